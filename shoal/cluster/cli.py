@@ -1,0 +1,177 @@
+"""``clusterctl``: run workers, send values, manage the development Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+import msgspec
+
+from shoal.cluster.kafka_cmd import kafka
+from shoal.exceptions import ShoalError
+
+#: Exit code of a worker whose app cannot be imported or booted: not worth a restart.
+EXIT_BOOT_ERROR = 3
+
+LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+def load_app(spec: str) -> Any:
+    """Import ``module`` or ``module:attribute`` and return the App in it."""
+    from shoal.app import App
+
+    module_name, _, attr = spec.partition(":")
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot import app module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if attr:
+        app = getattr(module, attr, None)
+    else:
+        app = getattr(module, "app", None)
+        if app is None:
+            found = [v for v in vars(module).values() if isinstance(v, App)]
+            app = found[0] if len(found) == 1 else None
+    if not isinstance(app, App):
+        raise click.ClickException(
+            f"no shoal App found in {spec!r}: name it 'app' or pass -A module:attribute"
+        )
+    return app
+
+
+class _Context:
+    def __init__(self, app_spec: str | None, preset: Any = None) -> None:
+        self.app_spec = app_spec
+        self.preset = preset
+
+    def app(self) -> Any:
+        if self.preset is not None:
+            return self.preset
+        if not self.app_spec:
+            raise click.UsageError("which app? pass -A/--app module[:attribute]")
+        return load_app(self.app_spec)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-A",
+    "--app",
+    "app_spec",
+    envvar="SHOAL_APP",
+    metavar="MODULE[:ATTR]",
+    help="The app to run, as an importable module (its 'app' attribute) or module:attribute.",
+)
+@click.option(
+    "-l",
+    "--loglevel",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    help="Log level.",
+)
+@click.pass_context
+def cli(ctx: click.Context, app_spec: str | None, loglevel: str) -> None:
+    """Run and operate shoal apps: workers, sending values, a development Kafka broker.
+
+    \b
+    Examples:
+      clusterctl kafka up                      # a local Kafka broker on 127.0.0.1:9092
+      clusterctl -A examples.agent worker      # run the app's agents in one worker
+      clusterctl -A examples.agent send adding '{"a": 4, "b": 4}'
+    """
+    setup_logging(loglevel)
+    if ctx.obj is None:
+        ctx.obj = _Context(app_spec)
+
+
+@cli.command()
+@click.option("-l", "--loglevel", default=None, help="Log level (overrides the global -l).")
+@click.pass_obj
+def worker(obj: _Context, loglevel: str | None) -> None:
+    """Run the app's agents and tasks in one worker process until SIGINT/SIGTERM.
+
+    The worker joins the app's consumer group and processes the partitions the group gives
+    it. It exits 0 after a graceful stop, 1 if an agent crashed it, and 3 if the app cannot
+    be imported or started.
+    """
+    from shoal.worker import run_worker
+
+    if loglevel:
+        setup_logging(loglevel)
+    try:
+        app = obj.app()
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BOOT_ERROR)
+    try:
+        code = run_worker(app)
+    except ShoalError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_BOOT_ERROR)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("target")
+@click.argument("value")
+@click.option("--key", default=None, help="Message key (a string).")
+@click.option("--partition", type=int, default=None, help="Send to this partition.")
+@click.pass_obj
+def send(obj: _Context, target: str, value: str, key: str | None, partition: int | None) -> None:
+    """Send VALUE (JSON) to TARGET, an agent name or a topic name, and print where it went.
+
+    An agent can be named by its full name (examples.agent.adding) or its function name
+    (adding). A value for a Record-typed topic is validated against the Record first.
+    """
+    app = obj.app()
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="VALUE") from exc
+    meta = asyncio.run(_send(app, target, data, key, partition))
+    click.echo(f"sent to {meta.topic}[{meta.partition}]@{meta.offset}")
+
+
+async def _send(app: Any, target: str, data: Any, key: str | None, partition: int | None) -> Any:
+    from shoal.agents import Agent
+
+    agents = [a for n, a in app.agents.items() if target in (n, n.rsplit(".", 1)[-1])]
+    channel: Any = agents[0] if len(agents) == 1 else app.topic(target)
+    topic = channel.channel if isinstance(channel, Agent) else channel
+    if topic.value_type is not None:
+        try:
+            data = msgspec.convert(data, topic.value_type, strict=False)
+        except msgspec.ValidationError as exc:
+            raise click.BadParameter(
+                f"does not fit {topic.value_type.__name__}: {exc}", param_hint="VALUE"
+            ) from exc
+    try:
+        future = await channel.send(key=key, value=data, partition=partition)
+        return await asyncio.wait_for(future, 30)
+    finally:
+        await app.stop()
+
+
+cli.add_command(kafka)
+
+
+def main() -> None:
+    cli(prog_name="clusterctl")
+
+
+def main_for_app(app: Any) -> None:
+    """The same commands, with the app given (``app.main()`` in a module)."""
+    cli(prog_name=os.path.basename(sys.argv[0]), obj=_Context(None, preset=app))

@@ -1,0 +1,213 @@
+"""The running side of a worker: feeding fetched messages to inboxes, offsets, commits.
+
+For each fetched batch the conductor decodes every message once per subscribed Topic, pushes
+the Events to the subscribers' inboxes and records how many subscribers each offset has. A
+message that cannot be decoded goes to the dead-letter topic with the error in its headers,
+is logged with its topic, partition and offset, and counts as done: it is never skipped
+silently, and never blocks the partition.
+
+The commit loop takes the done offsets, waits for the producer barrier (every output produced
+before those events were done is acknowledged by the broker), then commits: at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from shoal.consumer import TP, Batch, ConsumerThread
+from shoal.events import Message
+from shoal.exceptions import DecodeError, ShoalError
+from shoal.inbox import Inbox
+from shoal.offsets import PartitionOffsets
+
+if TYPE_CHECKING:
+    from shoal.app import App
+    from shoal.topics import Topic
+
+log = logging.getLogger(__name__)
+
+DLQ_ERROR = "shoal-error"
+DLQ_ERROR_TYPE = "shoal-error-type"
+DLQ_TOPIC = "shoal-source-topic"
+DLQ_PARTITION = "shoal-source-partition"
+DLQ_OFFSET = "shoal-source-offset"
+
+
+class Conductor:
+    """Owns the consumer thread, the partition offsets and the commit loop of one worker."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.offsets: dict[TP, PartitionOffsets] = {}
+        self.stats: Counter[str] = Counter()
+        self._consumer: ConsumerThread | None = None
+        self._commit_task: asyncio.Task[None] | None = None
+        self._commit_soon = asyncio.Event()
+        self._since_commit = 0
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = self.app
+        self._consumer = ConsumerThread(
+            app.consumer_config(),
+            on_batch=self._on_batch,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_error=self._on_consumer_error,
+            batch_size=app.conf.consumer_max_batch,
+        )
+        self._consumer.start(app.subscribed_topics())
+        self._commit_task = asyncio.get_running_loop().create_task(
+            self._commit_forever(), name="shoal commit loop"
+        )
+
+    def resubscribe(self) -> None:
+        if self._consumer is not None:
+            self._consumer.subscribe(self.app.subscribed_topics())
+
+    async def stop(self) -> None:
+        """Stop fetching; the consumer's close revokes its partitions, which commits them."""
+        self._stopping = True
+        for inbox in self.app.inboxes():
+            inbox.maxsize = 1 << 62  # let a fetch blocked on back-pressure through
+            inbox.drop_revoked()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._commit_task is not None:
+            self._commit_task.cancel()
+            await asyncio.gather(self._commit_task, return_exceptions=True)
+
+    # -- fetched messages --------------------------------------------------------------------
+
+    async def _on_batch(self, batch: Batch) -> None:
+        subscribers = self.app.subscribers
+        offsets = self.offsets
+        full: list[Inbox] = []
+        for message in batch:
+            tp = (message.topic, message.partition)
+            tracker = offsets.get(tp)
+            if tracker is None or tracker.revoked:
+                tracker = offsets[tp] = PartitionOffsets(*tp)
+            subs = subscribers.get(message.topic, ())
+            delivered = 0
+            for topic, inbox in subs:
+                try:
+                    if message.value is None:
+                        raise DecodeError("message has no value")
+                    event = topic.to_event(message, tracker)
+                except DecodeError as exc:
+                    self.dead_letter(message, exc)
+                    break
+                inbox.push(event)
+                delivered += 1
+                if inbox.full:
+                    full.append(inbox)
+            tracker.delivered(message.offset, delivered)
+        self.stats["received"] += len(batch)
+        self._since_commit += len(batch)
+        if self._since_commit >= self.app.conf.broker_commit_every:
+            self._commit_soon.set()
+        for inbox in full:
+            await inbox.wait_for_space()
+
+    def dead_letter(self, message: Message, exc: BaseException) -> None:
+        """Send a message that could not be handled to the dead-letter topic, and say so."""
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        log.error("cannot process %s: %s; sent to dead-letter topic %s", where, exc, self.dlq)
+        self.stats["dead_lettered"] += 1
+        headers = list(message.headers or ())
+        headers += [
+            (DLQ_ERROR, str(exc).encode()),
+            (DLQ_ERROR_TYPE, type(exc).__name__.encode()),
+            (DLQ_TOPIC, message.topic.encode()),
+            (DLQ_PARTITION, str(message.partition).encode()),
+            (DLQ_OFFSET, str(message.offset).encode()),
+        ]
+        self.app.producer_for_send().send_soon(
+            self.dlq, message.key, message.value, headers=headers
+        )
+
+    @property
+    def dlq(self) -> str:
+        return self.app.conf.dead_letter_topic_name
+
+    def _on_consumer_error(self, text: str) -> None:
+        log.error("%s", text)
+        self.stats["consumer_errors"] += 1
+        consumer = self._consumer
+        if consumer is not None and consumer.failure is not None and not self._stopping:
+            self.app.crash(ShoalError(text))
+
+    # -- group callbacks ---------------------------------------------------------------------
+
+    async def _on_assign(self, tps: list[TP]) -> dict[TP, int]:
+        for tp in tps:
+            self.offsets[tp] = PartitionOffsets(*tp)
+        return {}
+
+    async def _on_revoke(self, tps: list[TP]) -> dict[TP, int]:
+        """Stop the revoked partitions' events and return their final offsets to commit."""
+        final: dict[TP, int] = {}
+        for tp in tps:
+            tracker = self.offsets.pop(tp, None)
+            if tracker is None:
+                continue
+            tracker.revoked = True
+            offset = tracker.committable()
+            if offset is not None:
+                final[tp] = offset
+        for inbox in self.app.inboxes():
+            inbox.drop_revoked()
+        if final:
+            await self.app.producer_for_send().barrier()
+            self.stats["commits"] += 1
+        return final
+
+    # -- commits -----------------------------------------------------------------------------
+
+    async def _commit_forever(self) -> None:
+        interval = self.app.conf.broker_commit_interval
+        while True:
+            try:
+                await asyncio.wait_for(self._commit_soon.wait(), interval)
+            except TimeoutError:
+                pass
+            self._commit_soon.clear()
+            try:
+                await self.commit()
+            except ShoalError as exc:
+                # Not committing keeps the events to process again: at-least-once holds. A
+                # producer that lost messages cannot be trusted further: stop the worker.
+                log.error("commit failed: %s", exc)
+                self.app.crash(exc)
+                return
+
+    async def commit(self) -> dict[TP, int]:
+        """Commit every partition's done offset, after the outputs before it are stored."""
+        self._since_commit = 0
+        snapshot = {tp: t for tp, t in self.offsets.items() if t.committable() is not None}
+        if not snapshot or self._consumer is None:
+            return {}
+        offsets: dict[TP, Any] = {tp: t.committable() for tp, t in snapshot.items()}
+        await self.app.producer_for_send().barrier()
+        offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
+        if not offsets:
+            return {}
+        await self._consumer.commit(offsets)
+        for tp, offset in offsets.items():
+            snapshot[tp].committed = offset
+        self.stats["commits"] += 1
+        return offsets
+
+    def lag_free(self) -> bool:
+        """True when every delivered event is done (nothing in flight)."""
+        return all(t.in_flight == 0 for t in self.offsets.values())
+
+
+def topic_label(topic: Topic) -> str:
+    return topic.get_topic_name()

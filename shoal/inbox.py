@@ -1,0 +1,85 @@
+"""Where decoded events wait for the streams that read them.
+
+One inbox per subscriber (an agent, or a ``topic.stream()``): the agent's ``concurrency``
+instances all read the same inbox, so each event goes to exactly one of them. An inbox with
+``lanes > 1`` gives each instance the partitions ``p % lanes == i``: used after ``group_by``,
+where every event of a key must reach the same instance, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from shoal.events import Event
+
+
+class Inbox:
+    """A bounded, lane-aware queue of events, cheaper per event than asyncio.Queue."""
+
+    __slots__ = ("_getters", "_lanes", "_space", "maxsize", "size")
+
+    def __init__(self, maxsize: int = 4096, lanes: int = 1) -> None:
+        self._lanes: list[deque[Event]] = [deque() for _ in range(lanes)]
+        self._getters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(lanes)]
+        self._space: asyncio.Future[None] | None = None
+        self.maxsize = maxsize
+        self.size = 0
+
+    @property
+    def lanes(self) -> int:
+        return len(self._lanes)
+
+    def push(self, event: Event) -> None:
+        """Add an event without waiting; callers respect :attr:`full` for back-pressure."""
+        n = len(self._lanes)
+        lane = event.message.partition % n if n > 1 else 0
+        self._lanes[lane].append(event)
+        self.size += 1
+        getters = self._getters[lane]
+        while getters:
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(None)
+                break
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.maxsize
+
+    async def wait_for_space(self) -> None:
+        while self.size >= self.maxsize:
+            if self._space is None or self._space.done():
+                self._space = asyncio.get_running_loop().create_future()
+            await self._space
+
+    async def get(self, lane: int = 0) -> Event:
+        """The next event of ``lane``, waiting for one if needed."""
+        queue = self._lanes[lane % len(self._lanes)]
+        while not queue:
+            getter = asyncio.get_running_loop().create_future()
+            self._getters[lane % len(self._lanes)].append(getter)
+            try:
+                await getter
+            except asyncio.CancelledError:
+                getter.cancel()
+                raise
+        self.size -= 1
+        space = self._space
+        if space is not None and not space.done() and self.size < self.maxsize:
+            space.set_result(None)
+        return queue.popleft()
+
+    def drop_revoked(self) -> int:
+        """Forget buffered events whose partition was taken away; returns how many."""
+        dropped = 0
+        for queue in self._lanes:
+            keep = [e for e in queue if not e.revoked]
+            dropped += len(queue) - len(keep)
+            queue.clear()
+            queue.extend(keep)
+        self.size -= dropped
+        space = self._space
+        if dropped and space is not None and not space.done():
+            space.set_result(None)
+        return dropped

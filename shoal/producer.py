@@ -1,0 +1,233 @@
+"""An asyncio face on confluent-kafka's Producer, with the barrier that at-least-once needs.
+
+Messages go out in *generations*. :meth:`Producer.barrier` closes the current generation and
+waits until every message of it (and of every older one) is acknowledged by the broker. The
+committer calls it after it has taken its snapshot of done offsets and before it commits them,
+so an offset is never committed ahead of the outputs produced while handling the events before
+it. A delivery failure fails the barrier: the commit is not made and the events are processed
+again after a restart.
+
+Delivery callbacks run in one poller thread. The event loop thread only ever increments its
+own counters, the poller thread only its own, so no lock is needed on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import confluent_kafka
+
+from shoal.events import Headers
+from shoal.exceptions import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMetadata:
+    """Where the broker stored a produced message."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class DeliveryError(BrokerError):
+    """The broker did not accept a produced message after librdkafka's retries."""
+
+
+class _Generation:
+    __slots__ = ("callback", "delivered", "errors", "number", "produced")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.produced = 0  # written by the loop thread only
+        self.delivered = 0  # written by the poller thread only
+        self.errors: list[str] = []
+        self.callback: Callable[[Any, Any], None] = self._on_delivery
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.errors.append(
+                f"{msg.topic()}[{msg.partition()}]: {err.str() if hasattr(err, 'str') else err}"
+            )
+        self.delivered += 1
+
+    @property
+    def complete(self) -> bool:
+        return self.delivered >= self.produced
+
+
+class Producer:
+    """Produces messages from the event loop; ``start()``/``stop()`` own the poller thread."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = dict(config)
+        self._kafka: Any = None
+        self._gens: list[_Generation] = [_Generation(0)]
+        self._current = self._gens[0]
+        self._waiters: list[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # guards _waiters between the two threads
+        self.sent = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        try:
+            self._kafka = confluent_kafka.Producer(self._config)
+        except confluent_kafka.KafkaException as exc:
+            raise BrokerError(f"cannot create a Kafka producer: {exc}") from exc
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._poll_forever, name="shoal-producer-poll")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _poll_forever(self) -> None:
+        kafka = self._kafka
+        while not self._stopping.is_set():
+            kafka.poll(0.05)
+            if self._waiters:
+                self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        with self._lock:
+            ready = [w for w in self._waiters if self._done_through(w[0])]
+            for waiter in ready:
+                self._waiters.remove(waiter)
+        for number, future, loop in ready:
+            loop.call_soon_threadsafe(_resolve, future, None)
+
+    def _done_through(self, number: int) -> bool:
+        return all(g.complete for g in self._gens if g.number <= number)
+
+    def send_soon(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers | None = None,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> None:
+        """Queue a message; the next :meth:`barrier` waits for it. Never blocks the loop."""
+        gen = self._current
+        callback = gen.callback
+        if on_delivery is not None:
+            gen_callback = callback
+
+            def callback(err: Any, msg: Any) -> None:
+                gen_callback(err, msg)
+                on_delivery(err, msg)
+
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": callback}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = headers
+        try:
+            self._kafka.produce(topic, **kwargs)
+        except BufferError:
+            # librdkafka's local queue is full: let the poller drain it, then try once more.
+            self._kafka.poll(1.0)
+            self._kafka.produce(topic, **kwargs)
+        except confluent_kafka.KafkaException as exc:
+            raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
+        gen.produced += 1
+        self.sent += 1
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        partition: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a message and return a future that resolves when the broker stored it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RecordMetadata] = loop.create_future()
+
+        def delivered(err: Any, msg: Any) -> None:
+            if err is not None:
+                exc: BaseException = DeliveryError(f"{topic}: {err}")
+                loop.call_soon_threadsafe(_fail, future, exc)
+            else:
+                meta = RecordMetadata(msg.topic(), msg.partition(), msg.offset())
+                loop.call_soon_threadsafe(_resolve, future, meta)
+
+        self.send_soon(
+            topic, key, value, partition=partition, headers=headers, on_delivery=delivered
+        )
+        return future
+
+    async def barrier(self, timeout: float = 60.0) -> None:
+        """Wait until every message queued before this call is acknowledged by the broker.
+
+        Raises :class:`DeliveryError` naming the failed messages if any of them failed.
+        """
+        closed = self._current
+        self._current = _Generation(closed.number + 1)
+        self._gens.append(self._current)
+        if not self._done_through(closed.number):
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[None] = loop.create_future()
+            with self._lock:
+                self._waiters.append((closed.number, future, loop))
+            try:
+                await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                raise DeliveryError(
+                    f"{self.in_flight()} produced messages were not acknowledged by the broker "
+                    f"within {timeout:.0f} s; is the broker up?"
+                ) from None
+        done = [g for g in self._gens if g.number <= closed.number]
+        self._gens = [g for g in self._gens if g.number > closed.number]
+        errors = [e for g in done for e in g.errors]
+        if errors:
+            self.failed += len(errors)
+            shown = "; ".join(errors[:5])
+            raise DeliveryError(f"{len(errors)} produced messages failed: {shown}")
+
+    def in_flight(self) -> int:
+        return sum(g.produced - g.delivered for g in self._gens)
+
+    async def flush(self, timeout: float = 30.0) -> None:
+        """Wait for every queued message; raise if any of them failed."""
+        await self.barrier(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Flush what is queued (bounded by ``timeout``) and stop the poller thread."""
+        if self._kafka is None:
+            return
+        deadline = time.monotonic() + timeout
+        remaining = self._kafka.flush(timeout)
+        if remaining:
+            log.error(
+                "%d produced messages were still undelivered after %.0f s at shutdown; "
+                "their source events were not committed and will be processed again",
+                remaining,
+                timeout,
+            )
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+        self._kafka = None
+
+
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

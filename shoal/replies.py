@@ -1,0 +1,139 @@
+"""Request/reply for ``ask``: correlation ids, the reply topic of this process, its consumer.
+
+A request carries two headers: where to reply (``shoal-reply-to``, a topic name) and a
+correlation id. The agent that handles it produces its result to that topic with the same
+correlation id; an agent that raised replies with ``shoal-error`` set, so the asker gets an
+exception instead of waiting forever. When the asker is this very process the reply skips
+Kafka and resolves the waiting future directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from typing import Any
+
+import confluent_kafka
+import msgspec
+
+from shoal.exceptions import AskTimeoutError, RemoteAgentError
+
+log = logging.getLogger(__name__)
+
+REPLY_TO = "shoal-reply-to"
+CORRELATION_ID = "shoal-correlation-id"
+ERROR = "shoal-error"
+AGENT = "shoal-agent"
+
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def encode_reply(value: Any) -> bytes:
+    return _json_encode(value)
+
+
+def encode_error(exc: BaseException) -> tuple[bytes, str]:
+    return _json_encode({"message": str(exc)}), type(exc).__qualname__
+
+
+def new_correlation_id() -> str:
+    """128 random bits: unique across processes and hosts without coordination."""
+    return uuid.uuid4().hex
+
+
+class ReplyConsumer:
+    """This process's reply topic and the futures of the asks waiting on it."""
+
+    def __init__(self, app_id: str, consumer_config: dict[str, Any]) -> None:
+        self.topic = f"{app_id}-reply-{uuid.uuid4().hex[:16]}"
+        self._config = {**consumer_config, "group.id": self.topic, "enable.auto.commit": False}
+        self._pending: dict[str, tuple[asyncio.Future[Any], str]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.late = 0
+        self.received = 0
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        kafka = confluent_kafka.Consumer(self._config)
+        kafka.assign([confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)])
+        self._thread = threading.Thread(
+            target=self._run, args=(kafka,), name="shoal-replies", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, kafka: Any) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            while not self._stopping.is_set():
+                for msg in kafka.consume(100, 0.1):
+                    if msg.error() is not None:
+                        continue
+                    headers = dict(msg.headers() or ())
+                    cid = headers.get(CORRELATION_ID)
+                    if cid is None:
+                        continue
+                    loop.call_soon_threadsafe(
+                        self.resolve, cid.decode(), msg.value(), headers.get(ERROR)
+                    )
+        finally:
+            kafka.close()
+
+    def expect(self, correlation_id: str, agent: str) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[correlation_id] = (future, agent)
+        return future
+
+    def forget(self, correlation_id: str) -> None:
+        self._pending.pop(correlation_id, None)
+
+    def is_waiting(self, correlation_id: str) -> bool:
+        return correlation_id in self._pending
+
+    def resolve(self, correlation_id: str, value: bytes | None, error: bytes | None) -> None:
+        """Hand a reply to its asker (called on the loop thread)."""
+        entry = self._pending.pop(correlation_id, None)
+        if entry is None:
+            self.late += 1
+            log.debug("dropped a reply for %s: nobody waits for it (timed out?)", correlation_id)
+            return
+        future, agent = entry
+        if future.done():
+            return
+        self.received += 1
+        try:
+            decoded = _json_decode(value) if value else None
+        except msgspec.DecodeError as exc:
+            future.set_exception(RemoteAgentError(agent, "DecodeError", f"bad reply: {exc}"))
+            return
+        if error is not None:
+            message = decoded.get("message", "") if isinstance(decoded, dict) else str(decoded)
+            future.set_exception(RemoteAgentError(agent, error.decode(), message))
+        else:
+            future.set_result(decoded)
+
+    async def wait(self, correlation_id: str, future: asyncio.Future[Any], timeout: float) -> Any:
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            entry = self._pending.pop(correlation_id, None)
+            agent = entry[1] if entry else "?"
+            raise AskTimeoutError(
+                f"no reply from agent {agent!r} within {timeout:g} s "
+                f"(correlation id {correlation_id}); is a worker running it?"
+            ) from None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None

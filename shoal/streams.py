@@ -1,0 +1,303 @@
+"""Streams: async iteration over the events of a topic, with Faust's stream operators.
+
+A stream hands out values; the Event behind the value is ``stream.current_event``. Moving to
+the next value acks the events behind the previous one, which is what lets the committer
+advance. Operators (``filter``, ``items``, ``take`` ...) return new streams that share the
+same cursor, so ``current_event`` and replies keep working whichever stream the agent iterates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from shoal.events import Event
+from shoal.inbox import Inbox
+from shoal.records import field_getter, field_name
+
+if TYPE_CHECKING:
+    from shoal.app import App
+    from shoal.topics import Topic
+
+log = logging.getLogger(__name__)
+
+GetEvent = Callable[[], Awaitable[Event]]
+T = TypeVar("T")
+
+
+class Cursor:
+    """The event an agent instance is working on; shared by all streams derived in it."""
+
+    __slots__ = ("current_event", "owner")
+
+    def __init__(self, owner: str) -> None:
+        self.current_event: Event | None = None
+        self.owner = owner
+
+
+def _present_value(event: Event) -> Any:
+    return event.value
+
+
+class Stream(Generic[T]):
+    """An async iterable of values from a topic (or several, merged with ``&``).
+
+    ``Stream[Add]`` works in annotations, like Faust's ``StreamT[Add]``.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        get_event: GetEvent,
+        *,
+        channel: Topic | None = None,
+        cursor: Cursor | None = None,
+        present: Callable[[Event], Any] = _present_value,
+        autoack: bool = True,
+        lane: int = 0,
+        concurrency: int = 1,
+    ) -> None:
+        self.app = app
+        self.channel = channel
+        self._get_event = get_event
+        self._present = present
+        self._cursor = cursor or Cursor(channel.get_topic_name() if channel else "stream")
+        self._autoack = autoack
+        self._unacked: Event | list[Event] | None = None
+        self._lane = lane
+        self._concurrency = concurrency
+
+    @classmethod
+    def from_inbox(
+        cls,
+        app: App,
+        inbox: Inbox,
+        *,
+        channel: Topic | None = None,
+        cursor: Cursor | None = None,
+        lane: int = 0,
+        concurrency: int = 1,
+    ) -> Stream:
+        async def get_event() -> Event:
+            while True:
+                event = await inbox.get(lane)
+                if not event.revoked:
+                    return event
+
+        return cls(
+            app, get_event, channel=channel, cursor=cursor, lane=lane, concurrency=concurrency
+        )
+
+    # -- iteration ---------------------------------------------------------------------------
+
+    def __aiter__(self) -> Stream:
+        return self
+
+    async def __anext__(self) -> Any:
+        self._ack_previous()
+        event = await self._get_event()
+        self._unacked = event
+        self._cursor.current_event = event
+        return self._present(event)
+
+    def _ack_previous(self) -> None:
+        done = self._unacked
+        if done is None:
+            return
+        self._unacked = None
+        if not self._autoack:
+            return
+        if isinstance(done, Event):
+            done.ack()
+        else:
+            for event in done:
+                event.ack()
+
+    @property
+    def current_event(self) -> Event | None:
+        """The Event behind the value last handed out (key, headers, topic, partition...)."""
+        return self._cursor.current_event
+
+    @property
+    def source(self) -> Stream:
+        return self
+
+    def _derive(
+        self,
+        get_event: GetEvent | None = None,
+        *,
+        present: Callable[[Event], Any] | None = None,
+        autoack: bool | None = None,
+        channel: Topic | None = None,
+    ) -> Stream:
+        return Stream(
+            self.app,
+            get_event or self._get_event,
+            channel=channel or self.channel,
+            cursor=self._cursor,
+            present=present or self._present,
+            autoack=self._autoack if autoack is None else autoack,
+            lane=self._lane,
+            concurrency=self._concurrency,
+        )
+
+    # -- operators ---------------------------------------------------------------------------
+
+    def events(self) -> Stream:
+        """Iterate Events instead of values."""
+        return self._derive(present=lambda event: event)
+
+    def items(self) -> Stream:
+        """Iterate ``(key, value)`` pairs."""
+        return self._derive(present=lambda event: (event.key, event.value))
+
+    def enumerate(self, start: int = 0) -> Stream:
+        """Iterate ``(index, value)`` pairs."""
+        counter = iter(range(start, 1 << 62))
+        present = self._present
+        return self._derive(present=lambda event: (next(counter), present(event)))
+
+    def noack(self) -> Stream:
+        """A stream that does not ack: call ``event.ack()`` yourself when done with it."""
+        return self._derive(autoack=False)
+
+    def filter(self, predicate: Callable[[Any], Any]) -> Stream:
+        """Only values for which ``predicate`` (a function or coroutine function) is true."""
+        source = self._get_event
+        is_async = inspect.iscoroutinefunction(predicate)
+
+        async def get_event() -> Event:
+            while True:
+                event = await source()
+                keep = predicate(event.value)
+                if is_async:
+                    keep = await keep
+                if keep:
+                    return event
+                event.ack()  # filtered out: done with it
+
+        return self._derive(get_event)
+
+    def take(self, max_: int, within: float | None = None) -> AsyncIterator[list[Any]]:
+        """Lists of up to ``max_`` values; with ``within``, a list is handed out when that many
+        seconds passed since its first value arrived, even if shorter."""
+        if max_ < 1:
+            raise ValueError("take() needs max_ >= 1")
+        return _Take(self, max_, within)
+
+    def __and__(self, other: Stream) -> Stream:
+        """Merge two streams: values of either, as they arrive."""
+        merged: asyncio.Queue[Event] = asyncio.Queue(maxsize=1)
+        pumps: list[asyncio.Task[None]] = []
+
+        async def pump(get: GetEvent) -> None:
+            while True:
+                await merged.put(await get())
+
+        async def get_event() -> Event:
+            if not pumps:
+                for get in (self._get_event, other._get_event):
+                    pumps.append(asyncio.get_running_loop().create_task(pump(get)))
+            return await merged.get()
+
+        return self._derive(get_event)
+
+    def through(self, topic: Topic | str) -> Stream:
+        """Forward every event to ``topic`` and continue with a stream of that topic."""
+        target = self.app.topic(topic) if isinstance(topic, str) else topic
+        return self._reroute(target, key_of=None)
+
+    def group_by(
+        self,
+        key: Any,
+        *,
+        name: str | None = None,
+        topic: Topic | None = None,
+        partitions: int | None = None,
+    ) -> Stream:
+        """Repartition by ``key`` (a Record field such as ``Transfer.account_id``, or a
+        function of the value): events are re-sent through a repartition topic keyed by it,
+        so every event of one key reaches the same partition, and so the same instance."""
+        getter = field_getter(key)
+        suffix = name or field_name(key)
+        if topic is None:
+            if suffix is None:
+                raise ValueError("group_by() with a function as key needs name=")
+            if self.channel is None:
+                raise ValueError("group_by() on a stream without a topic needs topic=")
+            topic = self.app.repartition_topic(self.channel, self._cursor.owner, suffix, partitions)
+        return self._reroute(topic, key_of=getter)
+
+    def _reroute(self, topic: Topic, key_of: Callable[[Any], Any] | None) -> Stream:
+        inbox = self.app.subscribe_inbox(
+            topic, owner=self._cursor.owner, lanes=self._concurrency if key_of else 1
+        )
+        source = self._get_event
+        producer = self.app.producer_for_send()
+        topic_name = topic.get_topic_name()
+
+        async def forward() -> None:
+            while True:
+                event = await source()
+                message = event.message
+                key = message.key if key_of is None else topic.encode_key(key_of(event.value))
+                producer.send_soon(topic_name, key, message.value, headers=message.headers)
+                event.ack()  # the commit waits for the forwarded copy (producer barrier)
+
+        self.app.spawn(forward(), name=f"forward {self.channel} -> {topic_name}")
+        stream = Stream.from_inbox(
+            self.app,
+            inbox,
+            channel=topic,
+            cursor=self._cursor,
+            lane=self._lane,
+            concurrency=self._concurrency,
+        )
+        stream._autoack = self._autoack
+        return stream
+
+
+class _Take:
+    """The async iterator behind ``Stream.take``."""
+
+    def __init__(self, stream: Stream, max_: int, within: float | None) -> None:
+        self._stream = stream
+        self._max = max_
+        self._within = within
+        self._next: asyncio.Task[Event] | None = None
+
+    def __aiter__(self) -> _Take:
+        return self
+
+    async def _pull(self, timeout: float | None) -> Event | None:
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._stream._get_event())
+        done, _ = await asyncio.wait({self._next}, timeout=timeout)
+        if not done:
+            return None
+        event = self._next.result()
+        self._next = None
+        return event
+
+    async def __anext__(self) -> list[Any]:
+        stream = self._stream
+        stream._ack_previous()
+        loop = asyncio.get_running_loop()
+        first = await self._pull(None)
+        assert first is not None
+        batch = [first]
+        deadline = None if self._within is None else loop.time() + self._within
+        while len(batch) < self._max:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            if timeout == 0.0:
+                break
+            event = await self._pull(timeout)
+            if event is None:
+                break
+            batch.append(event)
+        stream._unacked = batch
+        stream._cursor.current_event = batch[-1]
+        return [stream._present(e) for e in batch]

@@ -1,0 +1,152 @@
+"""Topic descriptions: names, key and value types, serializers, partitions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shoal import codecs
+from shoal.events import Event, Headers, Message
+from shoal.exceptions import DecodeError, EncodeError
+from shoal.offsets import PartitionOffsets
+from shoal.producer import RecordMetadata
+
+if TYPE_CHECKING:
+    from shoal.app import App
+    from shoal.streams import Stream
+
+HeadersArg = Headers | dict[str, bytes | str] | None
+
+
+def normalize_headers(headers: HeadersArg) -> Headers | None:
+    if not headers:
+        return None
+    items = headers.items() if isinstance(headers, dict) else headers
+    return [(k, v.encode() if isinstance(v, str) else v) for k, v in items]
+
+
+class Topic:
+    """One or more Kafka topics read and written with the same key/value types.
+
+    The first name is the main one: what an agent on this topic is sent to.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *topics: str,
+        key_type: Any = None,
+        value_type: Any = None,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+        partitions: int | None = None,
+        replicas: int | None = None,
+        internal: bool = False,
+        config: dict[str, str] | None = None,
+    ) -> None:
+        if not topics:
+            raise ValueError("a topic needs at least one name")
+        self.app = app
+        self.topics = tuple(topics)
+        self.key_type = key_type
+        self.value_type = value_type
+        self.key_serializer = key_serializer or app.conf.key_serializer
+        self.value_serializer = value_serializer or app.conf.value_serializer
+        self.partitions = partitions
+        self.replicas = replicas
+        self.internal = internal
+        self.config = dict(config or {})
+        decode_key = codecs.make_decoder(self.key_serializer, key_type)
+        # Keys are optional in Kafka whatever the key type: a missing key is None.
+        self._decode_key: Callable[[bytes | None], Any] = lambda data: (
+            None if data is None else decode_key(data)
+        )
+        self._decode_value: Callable[[bytes | None], Any] = codecs.make_decoder(
+            self.value_serializer, value_type
+        )
+        self._encode_key: Callable[[Any], bytes | None] = codecs.make_encoder(
+            self.key_serializer, key_type
+        )
+        self._encode_value: Callable[[Any], bytes | None] = codecs.make_encoder(
+            self.value_serializer, value_type
+        )
+
+    def get_topic_name(self) -> str:
+        return self.topics[0]
+
+    def __str__(self) -> str:
+        return self.topics[0]
+
+    def __repr__(self) -> str:
+        return f"<Topic {', '.join(self.topics)}>"
+
+    # -- codecs ------------------------------------------------------------------------------
+
+    def encode_key(self, key: Any) -> bytes | None:
+        try:
+            return self._encode_key(key)
+        except Exception as exc:
+            raise EncodeError(f"topic {self}: cannot encode key {key!r}: {exc}") from exc
+
+    def encode_value(self, value: Any) -> bytes | None:
+        try:
+            return self._encode_value(value)
+        except Exception as exc:
+            raise EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}") from exc
+
+    def to_event(self, message: Message, tracker: PartitionOffsets | None) -> Event:
+        """Decode a message; raises DecodeError saying which part failed."""
+        try:
+            key = self._decode_key(message.key)
+        except DecodeError as exc:
+            raise DecodeError(f"key: {exc}", field=exc.field) from exc
+        value = self._decode_value(message.value)
+        return Event(key, value, message, tracker)
+
+    # -- reading and writing -----------------------------------------------------------------
+
+    def stream(self) -> Stream:
+        """A stream of this topic's values, for use outside agents (``app.task``, scripts)."""
+        from shoal.streams import Stream
+
+        inbox = self.app.subscribe_inbox(self, owner=f"stream:{self}:{id(self)}", lanes=1)
+        return Stream.from_inbox(self.app, inbox, channel=self)
+
+    def __aiter__(self) -> Stream:
+        return self.stream()
+
+    async def send(
+        self,
+        *,
+        key: Any = None,
+        value: Any = None,
+        partition: int | None = None,
+        headers: HeadersArg = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Produce to the main topic; the returned future resolves when the broker stored it."""
+        producer = await self.app.ensure_producer()
+        return await producer.send(
+            self.get_topic_name(),
+            self.encode_key(key),
+            self.encode_value(value),
+            partition=partition,
+            headers=normalize_headers(headers),
+        )
+
+    def send_soon(
+        self,
+        *,
+        key: Any = None,
+        value: Any = None,
+        partition: int | None = None,
+        headers: HeadersArg = None,
+    ) -> None:
+        """Queue a message without waiting (inside a running app: sinks, forwarding)."""
+        self.app.producer_for_send().send_soon(
+            self.get_topic_name(),
+            self.encode_key(key),
+            self.encode_value(value),
+            partition=partition,
+            headers=normalize_headers(headers),
+        )

@@ -1,0 +1,38 @@
+"""Helpers shared by the tests: waiting on conditions with a deadline, never a fixed sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+async def wait_until(
+    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` on the event loop until it is truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if isinstance(value, Awaitable):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.02)  # yield to the loop between polls of the predicate
+
+
+def wait_until_sync(
+    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition"
+) -> Any:
+    """The same for code outside an event loop (subprocess output, files)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)  # poll interval of the deadline loop
