@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AgentFun = Callable[[Stream], Any]
+AgentFun = Callable[[Stream[Any]], Any]
 Sink = Any  # a function, an async function, a Topic or an Agent
 Deliver = Callable[[Any, Event | None], Awaitable[None]]
 OnError = Callable[[Exception, Event | None], Awaitable[bool]]
@@ -110,7 +110,7 @@ class Agent:
     async def _on_error(self, exc: Exception, event: Event | None) -> bool:
         return await self.app.handle_agent_error(self, exc, event)
 
-    async def _drive(self, stream: Stream, cursor: Cursor, deliver: Deliver) -> None:
+    async def _drive(self, stream: Stream[Any], cursor: Cursor, deliver: Deliver) -> None:
         result = self.fun(stream)
         if inspect.isasyncgen(result):
             async for value in result:
@@ -203,7 +203,11 @@ class Agent:
         future = replies.expect(cid, self.name)
         try:
             await self.send(
-                key=key, value=value, partition=partition, reply_to=replies.topic, correlation_id=cid
+                key=key,
+                value=value,
+                partition=partition,
+                reply_to=replies.topic,
+                correlation_id=cid,
             )
         except BaseException:
             replies.forget(cid)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from shoal.agents import Agent, AgentFun, Sink
 from shoal.conductor import Conductor
@@ -79,10 +79,7 @@ class App:
 
         def decorate(fun: AgentFun) -> Agent:
             agent_name = name or f"{fun.__module__}.{fun.__qualname__}"
-            if isinstance(channel, Topic):
-                topic = channel
-            else:
-                topic = self.topic(channel or agent_name)
+            topic = channel if isinstance(channel, Topic) else self.topic(channel or agent_name)
             if on_error is not None:
                 load_settings({"agent_error_policy": on_error}, env={}, config_file=False)
             agent = Agent(
@@ -231,9 +228,7 @@ class App:
 
     # -- errors ------------------------------------------------------------------------------
 
-    async def handle_agent_error(
-        self, agent: Agent, exc: Exception, event: Event | None
-    ) -> bool:
+    async def handle_agent_error(self, agent: Agent, exc: Exception, event: Event | None) -> bool:
         """Apply the error policy; True means the instance restarts on the next event."""
         if event is None:
             log.error("agent %s failed before its first event", agent.name, exc_info=exc)
@@ -298,8 +293,12 @@ class App:
             return
         admin = AdminClient({"bootstrap.servers": self.conf.bootstrap_servers})
         new = [
-            NewTopic(name, num_partitions=n, replication_factor=self.conf.topic_replication_factor,
-                     config=config)
+            NewTopic(
+                name,
+                num_partitions=n,
+                replication_factor=self.conf.topic_replication_factor,
+                config=config,
+            )
             for name, n, config in specs
         ]
         futures = admin.create_topics(new, operation_timeout=30)

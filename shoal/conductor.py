@@ -13,6 +13,7 @@ before those events were done is acknowledged by the broker), then commits: at-l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -173,10 +174,8 @@ class Conductor:
     async def _commit_forever(self) -> None:
         interval = self.app.conf.broker_commit_interval
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._commit_soon.wait(), interval)
-            except TimeoutError:
-                pass
             self._commit_soon.clear()
             try:
                 await self.commit()

@@ -69,9 +69,9 @@ class ConsumerThread:
         self._resubscribe = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._commits: queue.SimpleQueue[
-            tuple[dict[TP, int], concurrent.futures.Future[None]]
-        ] = queue.SimpleQueue()
+        self._commits: queue.SimpleQueue[tuple[dict[TP, int], concurrent.futures.Future[None]]] = (
+            queue.SimpleQueue()
+        )
         self.stopped = threading.Event()
         self.failure: BaseException | None = None
 
@@ -94,7 +94,10 @@ class ConsumerThread:
 
     def _call(self, coro: Awaitable[Any]) -> Any:
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        future: concurrent.futures.Future[Any] = asyncio.run_coroutine_threadsafe(
+            coro,  # type: ignore[arg-type]
+            self._loop,
+        )
         return future.result()
 
     def _assigned(self, consumer: Any, partitions: list[Any]) -> None:
@@ -158,9 +161,7 @@ class ConsumerThread:
             while not self._stopping.is_set():
                 if self._resubscribe.is_set():
                     self._resubscribe.clear()
-                    kafka.subscribe(
-                        self._topics, on_assign=self._assigned, on_revoke=self._revoked
-                    )
+                    kafka.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
                 self._serve_commits()
                 msgs = kafka.consume(self._batch_size, 0.1)
                 if not msgs:

@@ -94,6 +94,4 @@ class Event:
 
     def __repr__(self) -> str:
         m = self.message
-        return (
-            f"<Event {m.topic}[{m.partition}]@{m.offset} key={self.key!r} value={self.value!r}>"
-        )
+        return f"<Event {m.topic}[{m.partition}]@{m.offset} key={self.key!r} value={self.value!r}>"

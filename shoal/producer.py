@@ -101,7 +101,7 @@ class Producer:
             ready = [w for w in self._waiters if self._done_through(w[0])]
             for waiter in ready:
                 self._waiters.remove(waiter)
-        for number, future, loop in ready:
+        for _number, future, loop in ready:
             loop.call_soon_threadsafe(_resolve, future, None)
 
     def _done_through(self, number: int) -> bool:

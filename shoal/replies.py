@@ -64,7 +64,9 @@ class ReplyConsumer:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         kafka = confluent_kafka.Consumer(self._config)
-        kafka.assign([confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)])
+        kafka.assign(
+            [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
+        )
         self._thread = threading.Thread(
             target=self._run, args=(kafka,), name="shoal-replies", daemon=True
         )

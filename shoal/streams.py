@@ -80,7 +80,7 @@ class Stream(Generic[T]):
         cursor: Cursor | None = None,
         lane: int = 0,
         concurrency: int = 1,
-    ) -> Stream:
+    ) -> Stream[Any]:
         async def get_event() -> Event:
             while True:
                 event = await inbox.get(lane)
@@ -93,7 +93,7 @@ class Stream(Generic[T]):
 
     # -- iteration ---------------------------------------------------------------------------
 
-    def __aiter__(self) -> Stream:
+    def __aiter__(self) -> Stream[Any]:
         return self
 
     async def __anext__(self) -> Any:
@@ -122,7 +122,7 @@ class Stream(Generic[T]):
         return self._cursor.current_event
 
     @property
-    def source(self) -> Stream:
+    def source(self) -> Stream[Any]:
         return self
 
     def _derive(
@@ -132,7 +132,7 @@ class Stream(Generic[T]):
         present: Callable[[Event], Any] | None = None,
         autoack: bool | None = None,
         channel: Topic | None = None,
-    ) -> Stream:
+    ) -> Stream[Any]:
         return Stream(
             self.app,
             get_event or self._get_event,
@@ -146,25 +146,25 @@ class Stream(Generic[T]):
 
     # -- operators ---------------------------------------------------------------------------
 
-    def events(self) -> Stream:
+    def events(self) -> Stream[Any]:
         """Iterate Events instead of values."""
         return self._derive(present=lambda event: event)
 
-    def items(self) -> Stream:
+    def items(self) -> Stream[Any]:
         """Iterate ``(key, value)`` pairs."""
         return self._derive(present=lambda event: (event.key, event.value))
 
-    def enumerate(self, start: int = 0) -> Stream:
+    def enumerate(self, start: int = 0) -> Stream[Any]:
         """Iterate ``(index, value)`` pairs."""
         counter = iter(range(start, 1 << 62))
         present = self._present
         return self._derive(present=lambda event: (next(counter), present(event)))
 
-    def noack(self) -> Stream:
+    def noack(self) -> Stream[Any]:
         """A stream that does not ack: call ``event.ack()`` yourself when done with it."""
         return self._derive(autoack=False)
 
-    def filter(self, predicate: Callable[[Any], Any]) -> Stream:
+    def filter(self, predicate: Callable[[Any], Any]) -> Stream[Any]:
         """Only values for which ``predicate`` (a function or coroutine function) is true."""
         source = self._get_event
         is_async = inspect.iscoroutinefunction(predicate)
@@ -188,7 +188,7 @@ class Stream(Generic[T]):
             raise ValueError("take() needs max_ >= 1")
         return _Take(self, max_, within)
 
-    def __and__(self, other: Stream) -> Stream:
+    def __and__(self, other: Stream[Any]) -> Stream[Any]:
         """Merge two streams: values of either, as they arrive."""
         merged: asyncio.Queue[Event] = asyncio.Queue(maxsize=1)
         pumps: list[asyncio.Task[None]] = []
@@ -205,7 +205,7 @@ class Stream(Generic[T]):
 
         return self._derive(get_event)
 
-    def through(self, topic: Topic | str) -> Stream:
+    def through(self, topic: Topic | str) -> Stream[Any]:
         """Forward every event to ``topic`` and continue with a stream of that topic."""
         target = self.app.topic(topic) if isinstance(topic, str) else topic
         return self._reroute(target, key_of=None)
@@ -217,7 +217,7 @@ class Stream(Generic[T]):
         name: str | None = None,
         topic: Topic | None = None,
         partitions: int | None = None,
-    ) -> Stream:
+    ) -> Stream[Any]:
         """Repartition by ``key`` (a Record field such as ``Transfer.account_id``, or a
         function of the value): events are re-sent through a repartition topic keyed by it,
         so every event of one key reaches the same partition, and so the same instance."""
@@ -231,7 +231,7 @@ class Stream(Generic[T]):
             topic = self.app.repartition_topic(self.channel, self._cursor.owner, suffix, partitions)
         return self._reroute(topic, key_of=getter)
 
-    def _reroute(self, topic: Topic, key_of: Callable[[Any], Any] | None) -> Stream:
+    def _reroute(self, topic: Topic, key_of: Callable[[Any], Any] | None) -> Stream[Any]:
         inbox = self.app.subscribe_inbox(
             topic, owner=self._cursor.owner, lanes=self._concurrency if key_of else 1
         )
@@ -263,7 +263,7 @@ class Stream(Generic[T]):
 class _Take:
     """The async iterator behind ``Stream.take``."""
 
-    def __init__(self, stream: Stream, max_: int, within: float | None) -> None:
+    def __init__(self, stream: Stream[Any], max_: int, within: float | None) -> None:
         self._stream = stream
         self._max = max_
         self._within = within

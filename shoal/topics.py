@@ -106,14 +106,14 @@ class Topic:
 
     # -- reading and writing -----------------------------------------------------------------
 
-    def stream(self) -> Stream:
+    def stream(self) -> Stream[Any]:
         """A stream of this topic's values, for use outside agents (``app.task``, scripts)."""
         from shoal.streams import Stream
 
         inbox = self.app.subscribe_inbox(self, owner=f"stream:{self}:{id(self)}", lanes=1)
         return Stream.from_inbox(self.app, inbox, channel=self)
 
-    def __aiter__(self) -> Stream:
+    def __aiter__(self) -> Stream[Any]:
         return self.stream()
 
     async def send(

@@ -253,10 +253,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from exc
-    if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("shoal", {})
-    else:
-        table = data
+    table = data.get("tool", {}).get("shoal", {}) if path.name == "pyproject.toml" else data
     if not isinstance(table, dict):
         raise ConfigError(f"config file {str(path)!r}: the shoal settings must be a table")
     return table
@@ -266,7 +263,7 @@ def load_settings(
     overrides: Mapping[str, Any] | None = None,
     *,
     env: Mapping[str, str] | None = None,
-    config_file: Path | None | bool = True,
+    config_file: Path | bool | None = True,
     base: Settings | None = None,
 ) -> Settings:
     """Build Settings from defaults, the config file, ``SHOAL_*`` and ``overrides``, in order.
