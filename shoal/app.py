@@ -285,6 +285,8 @@ class App:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            # How long the group waits for a member that died before moving its partitions.
+            "session.timeout.ms": int(self.conf.broker_session_timeout * 1000),
         }
 
     async def declare_topics(self, specs: list[tuple[str, int, dict[str, str]]]) -> None:

@@ -175,3 +175,7 @@ def main() -> None:
 def main_for_app(app: Any) -> None:
     """The same commands, with the app given (``app.main()`` in a module)."""
     cli(prog_name=os.path.basename(sys.argv[0]), obj=_Context(None, preset=app))
+
+
+if __name__ == "__main__":
+    main()

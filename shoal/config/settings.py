@@ -157,6 +157,7 @@ class Settings:
     processing_guarantee: str = "at_least_once"
     broker_commit_interval: float = 2.8
     broker_commit_every: int = 10_000
+    broker_session_timeout: float = 10.0
     stream_buffer_maxsize: int = 4096
     consumer_max_batch: int = 1000
     producer_linger_ms: int = 5
@@ -196,6 +197,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "processing_guarantee": _exactly_once,
     "broker_commit_interval": _seconds,
     "broker_commit_every": _int(1),
+    "broker_session_timeout": _seconds,
     "stream_buffer_maxsize": _int(1),
     "consumer_max_batch": _int(1),
     "producer_linger_ms": _int(0),
