@@ -53,6 +53,18 @@ class Inbox:
                 self._space = asyncio.get_running_loop().create_future()
             await self._space
 
+    def get_nowait(self, lane: int = 0) -> Event | None:
+        """The next event of ``lane``, or None if it has none right now (no await: the
+        per-event fast path of streams)."""
+        queue = self._lanes[lane % len(self._lanes)]
+        if not queue:
+            return None
+        self.size -= 1
+        space = self._space
+        if space is not None and not space.done() and self.size < self.maxsize:
+            space.set_result(None)
+        return queue.popleft()
+
     async def get(self, lane: int = 0) -> Event:
         """The next event of ``lane``, waiting for one if needed."""
         queue = self._lanes[lane % len(self._lanes)]

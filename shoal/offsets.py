@@ -47,12 +47,20 @@ class PartitionOffsets:
 
     def ack(self, offset: int) -> None:
         """One subscriber is done with ``offset``."""
-        left = self._remaining.get(offset)
+        remaining = self._remaining
+        left = remaining.get(offset)
         if left is None:
             return
-        self._remaining[offset] = left - 1
-        if left == 1 and self._pending[0] == offset:
-            self._drain()
+        pending = self._pending
+        if left == 1 and pending[0] == offset:
+            # The common case (in-order acks): the oldest pending offset is now done.
+            pending.popleft()
+            del remaining[offset]
+            self.done = offset + 1
+            if pending and remaining[pending[0]] <= 0:
+                self._drain()
+            return
+        remaining[offset] = left - 1
 
     def _drain(self) -> None:
         pending, remaining = self._pending, self._remaining

@@ -42,6 +42,9 @@ class DeliveryError(BrokerError):
     """The broker did not accept a produced message after librdkafka's retries."""
 
 
+_NO_EXTRA: dict[str, Any] = {}  # never mutated
+
+
 class _Generation:
     __slots__ = ("callback", "delivered", "errors", "number", "produced")
 
@@ -127,17 +130,21 @@ class Producer:
                 gen_callback(err, msg)
                 on_delivery(err, msg)
 
-        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": callback}
-        if partition is not None:
-            kwargs["partition"] = partition
-        if headers:
-            kwargs["headers"] = headers
+        # value and key go positionally: confluent-kafka parses keyword arguments far more
+        # slowly (about 1.5 us per message), and this runs once per produced message.
+        extra: dict[str, Any] = _NO_EXTRA
+        if partition is not None or headers:
+            extra = {}
+            if partition is not None:
+                extra["partition"] = partition
+            if headers:
+                extra["headers"] = headers
         try:
-            self._kafka.produce(topic, **kwargs)
+            self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
         except BufferError:
             # librdkafka's local queue is full: let the poller drain it, then try once more.
             self._kafka.poll(1.0)
-            self._kafka.produce(topic, **kwargs)
+            self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
         except confluent_kafka.KafkaException as exc:
             raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
         gen.produced += 1

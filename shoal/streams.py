@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GetEvent = Callable[[], Awaitable[Event]]
+_UNSAFE_TOPIC_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")
 
 
@@ -81,9 +83,13 @@ class Stream(Generic[T]):
         lane: int = 0,
         concurrency: int = 1,
     ) -> Stream[Any]:
+        get_nowait = inbox.get_nowait
+
         async def get_event() -> Event:
             while True:
-                event = await inbox.get(lane)
+                event = get_nowait(lane)
+                if event is None:
+                    event = await inbox.get(lane)
                 if not event.revoked:
                     return event
 
@@ -97,7 +103,15 @@ class Stream(Generic[T]):
         return self
 
     async def __anext__(self) -> Any:
-        self._ack_previous()
+        done = self._unacked
+        if done is not None:  # _ack_previous(), inlined: this runs once per event
+            self._unacked = None
+            if self._autoack:
+                if isinstance(done, Event):
+                    done.ack()
+                else:
+                    for previous in done:
+                        previous.ack()
         event = await self._get_event()
         self._unacked = event
         self._cursor.current_event = event
@@ -228,7 +242,10 @@ class Stream(Generic[T]):
                 raise ValueError("group_by() with a function as key needs name=")
             if self.channel is None:
                 raise ValueError("group_by() on a stream without a topic needs topic=")
-            topic = self.app.repartition_topic(self.channel, self._cursor.owner, suffix, partitions)
+            # The owner is an agent's qualified name: a function defined in a function has
+            # "<locals>" in it, and Kafka topic names allow only [A-Za-z0-9._-].
+            owner = _UNSAFE_TOPIC_CHARS.sub("_", self._cursor.owner)
+            topic = self.app.repartition_topic(self.channel, owner, suffix, partitions)
         return self._reroute(topic, key_of=getter)
 
     def _reroute(self, topic: Topic, key_of: Callable[[Any], Any] | None) -> Stream[Any]:

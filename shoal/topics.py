@@ -143,10 +143,11 @@ class Topic:
         headers: HeadersArg = None,
     ) -> None:
         """Queue a message without waiting (inside a running app: sinks, forwarding)."""
+        # None encodes to None whatever the serializer: skip the encoders for it (hot path).
         self.app.producer_for_send().send_soon(
-            self.get_topic_name(),
-            self.encode_key(key),
-            self.encode_value(value),
+            self.topics[0],
+            None if key is None else self.encode_key(key),
+            None if value is None else self.encode_value(value),
             partition=partition,
-            headers=normalize_headers(headers),
+            headers=normalize_headers(headers) if headers else None,
         )

@@ -28,7 +28,7 @@ from shoal.exceptions import ConfigError
 
 ENV_PREFIX = "SHOAL_"
 # SHOAL_* variables read by shoal's tooling (the ops scripts, the test harness), not settings.
-_TOOL_ENV = re.compile(r"^SHOAL_(CONFIG|OPS_DIR|KAFKA_\w+|TEST_\w+)$")
+_TOOL_ENV = re.compile(r"^SHOAL_(CONFIG|OPS_DIR|KAFKA_\w+|TEST_\w+|BENCH_\w+)$")
 
 
 class _Invalid(ValueError):
