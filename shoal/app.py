@@ -363,6 +363,10 @@ class App:
         # in the first join instead of a rebalance right after it.
         for _ in range(3):
             await asyncio.sleep(0)
+        # group_by topics appear only now, when agent bodies ran: declare them too.
+        undeclared = [t for t in self._subscribed() if t not in declared]
+        if self.conf.topic_allow_declare and undeclared:
+            await self.declare_topics(self._topic_specs(undeclared))
         self._conductor = Conductor(self)
         await self._conductor.start()
         log.info(

@@ -157,12 +157,16 @@ class ConsumerThread:
     def _run(self) -> None:
         kafka = self._kafka
         try:
-            kafka.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
+            if self._topics:  # librdkafka refuses an empty subscription
+                kafka.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
             while not self._stopping.is_set():
                 if self._resubscribe.is_set():
                     self._resubscribe.clear()
                     kafka.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
                 self._serve_commits()
+                if not self._topics:
+                    self._resubscribe.wait(0.1)  # nothing to fetch until a stream subscribes
+                    continue
                 msgs = kafka.consume(self._batch_size, 0.1)
                 if not msgs:
                     continue

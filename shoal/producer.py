@@ -14,6 +14,7 @@ own counters, the poller thread only its own, so no lock is needed on the hot pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -105,7 +106,7 @@ class Producer:
             for waiter in ready:
                 self._waiters.remove(waiter)
         for _number, future, loop in ready:
-            loop.call_soon_threadsafe(_resolve, future, None)
+            _call_soon(loop, _resolve, future, None)
 
     def _done_through(self, number: int) -> bool:
         return all(g.complete for g in self._gens if g.number <= number)
@@ -166,10 +167,10 @@ class Producer:
         def delivered(err: Any, msg: Any) -> None:
             if err is not None:
                 exc: BaseException = DeliveryError(f"{topic}: {err}")
-                loop.call_soon_threadsafe(_fail, future, exc)
+                _call_soon(loop, _fail, future, exc)
             else:
                 meta = RecordMetadata(msg.topic(), msg.partition(), msg.offset())
-                loop.call_soon_threadsafe(_resolve, future, meta)
+                _call_soon(loop, _resolve, future, meta)
 
         self.send_soon(
             topic, key, value, partition=partition, headers=headers, on_delivery=delivered
@@ -238,3 +239,10 @@ def _resolve(future: asyncio.Future[Any], value: Any) -> None:
 def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    """Hand a result to the loop; a loop already closed (a script that ended) wants none."""
+    if not loop.is_closed():
+        with contextlib.suppress(RuntimeError):  # closed between the check and the call
+            loop.call_soon_threadsafe(fn, *args)

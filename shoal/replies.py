@@ -84,6 +84,8 @@ class ReplyConsumer:
                     cid = headers.get(CORRELATION_ID)
                     if cid is None:
                         continue
+                    if loop.is_closed():
+                        return
                     loop.call_soon_threadsafe(
                         self.resolve, cid.decode(), msg.value(), headers.get(ERROR)
                     )

@@ -1,0 +1,1 @@
+"""The examples of the Faust agents guide, run on shoal with ``import shoal as faust``."""
