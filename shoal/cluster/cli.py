@@ -34,6 +34,8 @@ def load_app(spec: str) -> Any:
     sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except ShoalError as exc:  # a bad setting, say: the message already says what to fix
+        raise click.ClickException(str(exc)) from exc
     except Exception as exc:
         raise click.ClickException(
             f"cannot import app module {module_name!r}: {type(exc).__name__}: {exc}"
