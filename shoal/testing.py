@@ -33,6 +33,20 @@ class _WatchedInbox(Inbox):
         return await super().get(lane)
 
 
+class _WatchedOffsets(PartitionOffsets):
+    """Offsets that wake the test on every ack (a take() batch is acked without a new get)."""
+
+    __slots__ = ("activity",)
+
+    def __init__(self, topic: str, activity: asyncio.Event) -> None:
+        super().__init__(topic, 0)
+        self.activity = activity
+
+    def ack(self, offset: int) -> None:
+        super().ack(offset)
+        self.activity.set()
+
+
 class AgentTestContext:
     """Runs one agent in memory; see the module docstring."""
 
@@ -41,13 +55,14 @@ class AgentTestContext:
         self.results: dict[int, list[Any]] = {}
         self.errors: list[tuple[Event, BaseException]] = []
         self.sunk: list[Any] = []
-        self._offsets = PartitionOffsets(agent.channel.get_topic_name(), 0)
+        self._offsets: _WatchedOffsets | None = None
         self._inbox: _WatchedInbox | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._next_offset = 0
 
     async def __aenter__(self) -> AgentTestContext:
         self._inbox = _WatchedInbox()
+        self._offsets = _WatchedOffsets(self.agent.channel.get_topic_name(), self._inbox.activity)
         agent = self.agent
         context = self
 
@@ -77,7 +92,9 @@ class AgentTestContext:
 
     async def put(self, value: Any = None, *, key: Any = None, timeout: float = 10.0) -> Event:
         """Give the agent one value; return its Event once the agent is done with it."""
-        assert self._inbox is not None, "use: async with agent.test_context() as ctx"
+        assert self._inbox is not None and self._offsets is not None, (
+            "use: async with agent.test_context() as ctx"
+        )
         offset = self._next_offset
         self._next_offset += 1
         message = Message(self.agent.channel.get_topic_name(), 0, offset, None, None, None)
