@@ -8,6 +8,7 @@ runs N instances over one shared inbox.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
@@ -57,6 +58,7 @@ class Agent:
         self.name = name
         self.concurrency = concurrency
         self._sinks = list(sink or ())
+        self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
         self.error_policy = on_error or app.conf.agent_error_policy
         self._tasks: list[asyncio.Task[None]] = []
         self.__doc__ = fun.__doc__
@@ -67,6 +69,7 @@ class Agent:
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
+        self._calls = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -120,16 +123,25 @@ class Agent:
         else:
             raise AgentError(f"agent {self.name!r} must be an async function taking a stream")
 
-    async def _deliver(self, value: Any, event: Event | None) -> None:
+    def _sink_calls(self) -> list[tuple[Callable[[Any], Any], bool]]:
+        """Each sink as (call, may return an awaitable), worked out once, not per event."""
+        calls: list[tuple[Callable[[Any], Any], bool]] = []
         for sink in self._sinks:
-            if isinstance(sink, Agent):
-                sink.channel.send_soon(value=value)
-            elif isinstance(sink, Topic):
-                sink.send_soon(value=value)
+            if isinstance(sink, Agent | Topic):
+                topic = sink.channel if isinstance(sink, Agent) else sink
+                calls.append((functools.partial(_send_value, topic), False))
             else:
-                outcome = sink(value)
-                if inspect.isawaitable(outcome):
-                    await outcome
+                calls.append((sink, True))
+        return calls
+
+    async def _deliver(self, value: Any, event: Event | None) -> None:
+        calls = self._calls
+        if calls is None:
+            calls = self._calls = self._sink_calls()
+        for call, may_await in calls:
+            outcome = call(value)
+            if may_await and inspect.isawaitable(outcome):
+                await outcome
         if event is not None and event.message.headers:
             reply_to = event.message.header(REPLY_TO)
             if reply_to is not None:
@@ -305,6 +317,10 @@ class Agent:
 
 
 _DONE = object()
+
+
+def _send_value(topic: Topic, value: Any) -> None:
+    topic.send_soon(value=value)
 
 
 async def _aiter(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:

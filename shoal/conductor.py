@@ -88,33 +88,42 @@ class Conductor:
     async def _on_batch(self, batch: Batch) -> None:
         subscribers = self.app.subscribers
         offsets = self.offsets
-        full: list[Inbox] = []
+        # librdkafka hands out runs of one partition: look its state up once per run.
+        last_tp: TP | None = None
+        tracker: PartitionOffsets | None = None
+        subs: list[tuple[Topic, Inbox]] = []
         for message in batch:
             tp = (message.topic, message.partition)
-            tracker = offsets.get(tp)
-            if tracker is None or tracker.revoked:
-                tracker = offsets[tp] = PartitionOffsets(*tp)
-            subs = subscribers.get(message.topic, ())
+            if tp != last_tp:
+                last_tp = tp
+                tracker = offsets.get(tp)
+                subs = subscribers.get(message.topic, [])
+            if tracker is None:
+                # Fetched just before its partition was revoked: the new owner reads it
+                # from the committed offset, so it is not ours to process or commit.
+                self.stats["not_owned"] += 1
+                continue
+            if message.value is None:
+                self.dead_letter(message, DecodeError("message has no value"))
+                tracker.delivered(message.offset, 0)
+                continue
             delivered = 0
             for topic, inbox in subs:
                 try:
-                    if message.value is None:
-                        raise DecodeError("message has no value")
                     event = topic.to_event(message, tracker)
                 except DecodeError as exc:
                     self.dead_letter(message, exc)
                     break
                 inbox.push(event)
                 delivered += 1
-                if inbox.full:
-                    full.append(inbox)
             tracker.delivered(message.offset, delivered)
         self.stats["received"] += len(batch)
         self._since_commit += len(batch)
         if self._since_commit >= self.app.conf.broker_commit_every:
             self._commit_soon.set()
-        for inbox in full:
-            await inbox.wait_for_space()
+        for inbox in self.app.inboxes():
+            if inbox.full:
+                await inbox.wait_for_space()
 
     def dead_letter(self, message: Message, exc: BaseException) -> None:
         """Send a message that could not be handled to the dead-letter topic, and say so."""
@@ -206,7 +215,3 @@ class Conductor:
     def lag_free(self) -> bool:
         """True when every delivered event is done (nothing in flight)."""
         return all(t.in_flight == 0 for t in self.offsets.values())
-
-
-def topic_label(topic: Topic) -> str:
-    return topic.get_topic_name()
