@@ -165,3 +165,25 @@ async def test_commits_follow_processing(app_factory: Any, running: Any) -> None
     tracker = next(iter(app.conductor.offsets.values()))
     await wait_until(lambda: tracker.committed == 20, 30, "the commit of offset 20")
     assert processed == list(range(20))
+
+
+async def test_an_agent_asks_another_agent_of_the_same_worker(
+    app_factory: Any, running: Any
+) -> None:
+    app = app_factory()
+
+    @app.agent(app.topic(f"{app.id}-square", value_type=int))
+    async def square(stream: Any) -> Any:
+        async for value in stream:
+            yield value * value
+
+    @app.agent(app.topic(f"{app.id}-sum-of-squares", value_type=int), on_error="continue")
+    async def sum_of_squares(stream: Any) -> Any:
+        async for value in stream:
+            yield sum(await square.join(range(value + 1), timeout=30))
+
+    await running(app)
+    await assigned(app)
+    assert await sum_of_squares.ask(4, timeout=30) == 0 + 1 + 4 + 9 + 16
+    assert sum_of_squares.error_policy == "continue"
+    assert square.error_policy == "crash"
