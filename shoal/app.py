@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from shoal.agents import Agent, AgentFun, Sink
-from shoal.conductor import Conductor
+from shoal.conductor import Committer, Conductor
 from shoal.config import Settings, load_settings
 from shoal.events import Event
 from shoal.exceptions import BrokerError, ShoalError
@@ -339,8 +339,13 @@ class App:
             log.error("background task %r failed", task.get_name(), exc_info=task.exception())
             self.crash(task.exception())  # type: ignore[arg-type]
 
-    async def start(self) -> None:
-        """Start the worker side: producer, topics, agents, tasks, then fetching."""
+    async def start(self, *, assigned: bool = False, committer: Committer | None = None) -> None:
+        """Start the worker side: producer, topics, agents, tasks, then fetching.
+
+        By default the app joins its consumer group itself. A worker of a supervisor passes
+        ``assigned=True`` and a ``committer``: it fetches what the supervisor assigns
+        (``app.conductor.assign``) and hands its offsets to the supervisor to commit.
+        """
         if self.started:
             return
         self.started = True
@@ -367,7 +372,7 @@ class App:
         undeclared = [t for t in self._subscribed() if t not in declared]
         if self.conf.topic_allow_declare and undeclared:
             await self.declare_topics(self._topic_specs(undeclared))
-        self._conductor = Conductor(self)
+        self._conductor = Conductor(self, assigned=assigned, committer=committer)
         await self._conductor.start()
         log.info(
             "worker for app %s started: agents %s; topics %s",

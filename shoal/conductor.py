@@ -16,7 +16,10 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import TopicPartition
 
 from shoal.consumer import TP, Batch, ConsumerThread
 from shoal.events import Message
@@ -37,11 +40,24 @@ DLQ_PARTITION = "shoal-source-partition"
 DLQ_OFFSET = "shoal-source-offset"
 
 
-class Conductor:
-    """Owns the consumer thread, the partition offsets and the commit loop of one worker."""
+Committer = Callable[[dict[TP, int]], Awaitable[bool]]
 
-    def __init__(self, app: App) -> None:
+
+class Conductor:
+    """Owns the consumer thread, the partition offsets and the commit loop of one worker.
+
+    Two ways to own partitions: as a consumer-group member (``clusterctl worker``, an app
+    started in a script), or assigned by a supervisor (``assigned=True``): then the
+    supervisor is the group member, says which partitions to fetch (:meth:`assign`,
+    :meth:`release`) and commits the offsets this worker hands to ``committer``.
+    """
+
+    def __init__(
+        self, app: App, *, assigned: bool = False, committer: Committer | None = None
+    ) -> None:
         self.app = app
+        self.assigned = assigned
+        self._committer = committer
         self.offsets: dict[TP, PartitionOffsets] = {}
         self.stats: Counter[str] = Counter()
         self._consumer: ConsumerThread | None = None
@@ -62,7 +78,7 @@ class Conductor:
             on_error=self._on_consumer_error,
             batch_size=app.conf.consumer_max_batch,
         )
-        self._consumer.start(app.subscribed_topics())
+        self._consumer.start(app.subscribed_topics(), assigned=self.assigned)
         self._commit_task = asyncio.get_running_loop().create_task(
             self._commit_forever(), name="shoal commit loop"
         )
@@ -71,8 +87,13 @@ class Conductor:
         if self._consumer is not None:
             self._consumer.subscribe(self.app.subscribed_topics())
 
-    async def stop(self) -> None:
-        """Stop fetching; the consumer's close revokes its partitions, which commits them."""
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        """Stop fetching and commit what is done: a group member's close revokes its
+        partitions (which commits them); an assigned worker releases them to its supervisor."""
+        if self.assigned and self.offsets:
+            final = await self.release(list(self.offsets), drain_timeout)
+            if final and self._committer is not None:
+                await self._committer(final)
         self._stopping = True
         for inbox in self.app.inboxes():
             inbox.maxsize = 1 << 62  # let a fetch blocked on back-pressure through
@@ -206,11 +227,72 @@ class Conductor:
         offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
         if not offsets:
             return {}
-        await self._consumer.commit(offsets)
+        if self._committer is not None:
+            if not await self._committer(offsets):
+                return {}  # not committed this time (a rebalance); the next round retries
+        else:
+            await self._consumer.commit(offsets)
         for tp, offset in offsets.items():
             snapshot[tp].committed = offset
         self.stats["commits"] += 1
         return offsets
+
+    # -- assigned mode -----------------------------------------------------------------------
+
+    async def assign(self, tps: Iterable[TP]) -> None:
+        """Start processing ``tps`` from the group's committed offsets."""
+        assert self._consumer is not None
+        new = [tp for tp in tps if tp not in self.offsets]
+        for tp in new:
+            self.offsets[tp] = PartitionOffsets(*tp)
+        await self._consumer.assign(new)
+
+    async def release(self, tps: Iterable[TP], timeout: float) -> dict[TP, int]:
+        """Hand ``tps`` back: stop fetching them, let the events already fetched finish
+        (up to ``timeout`` seconds), wait for their outputs, and return the final offsets.
+
+        A clean handover: the next owner starts where this one stopped, nothing twice.
+        """
+        assert self._consumer is not None
+        owned = [tp for tp in tps if tp in self.offsets]
+        # Once unassign returns, no batch with these partitions is on its way any more.
+        await self._consumer.unassign(owned)
+        trackers = [self.offsets[tp] for tp in owned]
+        try:
+            async with asyncio.timeout(timeout):
+                for tracker in trackers:
+                    await tracker.wait_idle()
+        except TimeoutError:
+            busy = [f"{t.topic}[{t.partition}]" for t in trackers if t.in_flight]
+            log.warning(
+                "events of %s still running after %.0f s; they will be processed again "
+                "by the next owner",
+                ", ".join(busy),
+                timeout,
+            )
+        return await self._on_revoke(owned)
+
+    async def lag(self) -> int:
+        """Messages behind the high watermark over the partitions owned here."""
+        consumer = self._consumer
+        if consumer is None or not self.offsets:
+            return 0
+        trackers = list(self.offsets.values())
+
+        def measure(kafka: Any) -> int:
+            behind = 0
+            parts = [TopicPartition(t.topic, t.partition) for t in trackers]
+            positions = {(p.topic, p.partition): p.offset for p in kafka.position(parts)}
+            for tracker in trackers:
+                tp = (tracker.topic, tracker.partition)
+                _low, high = kafka.get_watermark_offsets(TopicPartition(*tp), cached=True)
+                done = tracker.done if tracker.done is not None else positions.get(tp, -1)
+                if high >= 0 and done >= 0:
+                    behind += max(0, high - done)
+            return behind
+
+        result: int = await consumer.call(measure)
+        return result
 
     def lag_free(self) -> bool:
         """True when every delivered event is done (nothing in flight)."""

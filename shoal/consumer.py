@@ -67,17 +67,27 @@ class ConsumerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._topics: list[str] = []
         self._resubscribe = threading.Event()
+        self._wake = threading.Event()
+        self._assigned_mode = False
+        self._fetch = True
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._commits: queue.SimpleQueue[tuple[dict[TP, int], concurrent.futures.Future[None]]] = (
-            queue.SimpleQueue()
-        )
+        self._calls: queue.SimpleQueue[
+            tuple[Callable[[Any], Any], concurrent.futures.Future[Any]]
+        ] = queue.SimpleQueue()
+        #: Partitions given with assign() (assigned mode: the supervisor hands them out).
+        self.assignment: set[TP] = set()
         self.stopped = threading.Event()
         self.failure: BaseException | None = None
 
-    def start(self, topics: Sequence[str]) -> None:
+    def start(self, topics: Sequence[str], *, assigned: bool = False, fetch: bool = True) -> None:
+        """Start the thread: a group member subscribed to ``topics``, or with
+        ``assigned=True`` a plain consumer fetching what :meth:`assign` gives it. With
+        ``fetch=False`` the member pauses what it is assigned: it only serves the group."""
         self._loop = asyncio.get_running_loop()
-        self._topics = sorted(set(topics))
+        self._fetch = fetch
+        self._assigned_mode = assigned
+        self._topics = [] if assigned else sorted(set(topics))
         try:
             self._kafka = confluent_kafka.Consumer(self._config)
         except confluent_kafka.KafkaException as exc:
@@ -87,10 +97,13 @@ class ConsumerThread:
 
     def subscribe(self, topics: Sequence[str]) -> None:
         """Change the subscription (a stream added a repartition topic at run time)."""
+        if self._assigned_mode:
+            return  # the supervisor subscribes; it learns of new topics from the worker
         wanted = sorted(set(topics))
         if wanted != self._topics:
             self._topics = wanted
             self._resubscribe.set()
+            self._wake.set()
 
     def _call(self, coro: Awaitable[Any]) -> Any:
         assert self._loop is not None
@@ -104,6 +117,10 @@ class ConsumerThread:
         tps = [(p.topic, p.partition) for p in partitions]
         log.info("assigned %s", _fmt(tps))
         self._call(self._on_assign(tps))
+        if not self._fetch:
+            # A supervisor owns partitions for its workers and must not fetch them itself.
+            consumer.assign(partitions)
+            consumer.pause(partitions)
 
     def _revoked(self, consumer: Any, partitions: list[Any]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
@@ -117,32 +134,56 @@ class ConsumerThread:
             return
         self.commit_now(offsets)
 
-    async def commit(self, offsets: dict[TP, int]) -> None:
-        """Commit ``offsets`` from the consumer's own thread, between two fetches.
+    async def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(consumer)`` on the consumer's own thread, between two fetches.
 
         The client is not safe to use from two threads at once: a synchronous commit made
         while the thread sits in ``consume`` blocks until that returns, or forever.
         """
-        if not offsets:
-            return
         if self.stopped.is_set():
-            raise BrokerError("the consumer is closed; offsets not committed")
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._commits.put((offsets, future))
-        await asyncio.wrap_future(future)
+            raise BrokerError("the consumer is closed")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._calls.put((fn, future))
+        self._wake.set()
+        return await asyncio.wrap_future(future)
 
-    def _serve_commits(self) -> None:
+    def _serve_calls(self) -> None:
         while True:
             try:
-                offsets, future = self._commits.get_nowait()
+                fn, future = self._calls.get_nowait()
             except queue.Empty:
                 return
             try:
-                self.commit_now(offsets)
+                result = fn(self._kafka)
             except BaseException as exc:
                 future.set_exception(exc)
             else:
-                future.set_result(None)
+                future.set_result(result)
+
+    async def commit(self, offsets: dict[TP, int]) -> None:
+        """Commit ``offsets`` (as this consumer's group member) from the consumer thread."""
+        if offsets:
+            await self.call(lambda _kafka: self.commit_now(offsets))
+
+    async def assign(self, tps: Sequence[TP]) -> None:
+        """Start fetching ``tps`` from the group's committed offsets (assigned mode)."""
+        new = [tp for tp in tps if tp not in self.assignment]
+        if not new:
+            return
+        self.assignment.update(new)
+        stored = [TopicPartition(t, p, confluent_kafka.OFFSET_STORED) for t, p in new]
+        await self.call(lambda kafka: kafka.incremental_assign(stored))
+        log.info("fetching %s", _fmt(new))
+
+    async def unassign(self, tps: Sequence[TP]) -> None:
+        """Stop fetching ``tps`` (assigned mode)."""
+        gone = [tp for tp in tps if tp in self.assignment]
+        if not gone:
+            return
+        self.assignment.difference_update(gone)
+        parts = [TopicPartition(t, p) for t, p in gone]
+        await self.call(lambda kafka: kafka.incremental_unassign(parts))
+        log.info("stopped fetching %s", _fmt(gone))
 
     def commit_now(self, offsets: dict[TP, int]) -> None:
         """Commit synchronously; only from the consumer thread (or its callbacks)."""
@@ -163,9 +204,10 @@ class ConsumerThread:
                 if self._resubscribe.is_set():
                     self._resubscribe.clear()
                     kafka.subscribe(self._topics, on_assign=self._assigned, on_revoke=self._revoked)
-                self._serve_commits()
-                if not self._topics:
-                    self._resubscribe.wait(0.1)  # nothing to fetch until a stream subscribes
+                self._serve_calls()
+                if not self._topics and not self.assignment:
+                    self._wake.wait(0.1)  # nothing to fetch until a stream subscribes
+                    self._wake.clear()
                     continue
                 msgs = kafka.consume(self._batch_size, 0.1)
                 if not msgs:
@@ -186,7 +228,7 @@ class ConsumerThread:
             log.exception("the consumer thread failed")
             self._on_error_threadsafe(f"the consumer thread failed: {exc!r}")
         finally:
-            self._serve_commits()
+            self._serve_calls()
             try:
                 kafka.close()  # leaves the group; runs the revoke callback first
             except Exception:

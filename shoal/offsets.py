@@ -8,13 +8,23 @@ when later events were acked (``concurrency > 1``), so a crash never skips it.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 
 class PartitionOffsets:
     """The delivered-but-not-done messages of one partition, oldest first."""
 
-    __slots__ = ("_pending", "_remaining", "committed", "done", "partition", "revoked", "topic")
+    __slots__ = (
+        "_idle",
+        "_pending",
+        "_remaining",
+        "committed",
+        "done",
+        "partition",
+        "revoked",
+        "topic",
+    )
 
     def __init__(self, topic: str, partition: int) -> None:
         self.topic = topic
@@ -27,6 +37,7 @@ class PartitionOffsets:
         self.committed: int | None = None
         #: Set when the partition is taken away: acks after that are ignored.
         self.revoked = False
+        self._idle: asyncio.Future[None] | None = None
 
     def delivered(self, offset: int, subscribers: int) -> None:
         """Record that the message at ``offset`` went to ``subscribers`` streams."""
@@ -57,8 +68,11 @@ class PartitionOffsets:
             pending.popleft()
             del remaining[offset]
             self.done = offset + 1
-            if pending and remaining[pending[0]] <= 0:
-                self._drain()
+            if pending:
+                if remaining[pending[0]] <= 0:
+                    self._drain()
+            elif self._idle is not None:
+                self._wake_idle()
             return
         remaining[offset] = left - 1
 
@@ -68,6 +82,20 @@ class PartitionOffsets:
             offset = pending.popleft()
             del remaining[offset]
             self.done = offset + 1
+        if not pending and self._idle is not None:
+            self._wake_idle()
+
+    def _wake_idle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None and not idle.done():
+            idle.set_result(None)
+
+    async def wait_idle(self) -> None:
+        """Wait until every delivered message is done (a drain before a handover)."""
+        while self._pending:
+            if self._idle is None:
+                self._idle = asyncio.get_running_loop().create_future()
+            await self._idle
 
     @property
     def in_flight(self) -> int:

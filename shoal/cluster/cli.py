@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import msgspec
 
 from shoal.cluster.kafka_cmd import kafka
 from shoal.exceptions import ShoalError
+from shoal.worker.loader import load_app as _load_app
 
 #: Exit code of a worker whose app cannot be imported or booted: not worth a restart.
 EXIT_BOOT_ERROR = 3
@@ -27,31 +27,11 @@ def setup_logging(level: str) -> None:
 
 
 def load_app(spec: str) -> Any:
-    """Import ``module`` or ``module:attribute`` and return the App in it."""
-    from shoal.app import App
-
-    module_name, _, attr = spec.partition(":")
-    sys.path.insert(0, os.getcwd())
+    """The App named by ``spec``; a failure becomes a one-line click error."""
     try:
-        module = importlib.import_module(module_name)
-    except ShoalError as exc:  # a bad setting, say: the message already says what to fix
+        return _load_app(spec)
+    except ShoalError as exc:
         raise click.ClickException(str(exc)) from exc
-    except Exception as exc:
-        raise click.ClickException(
-            f"cannot import app module {module_name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
-    if attr:
-        app = getattr(module, attr, None)
-    else:
-        app = getattr(module, "app", None)
-        if app is None:
-            found = [v for v in vars(module).values() if isinstance(v, App)]
-            app = found[0] if len(found) == 1 else None
-    if not isinstance(app, App):
-        raise click.ClickException(
-            f"no shoal App found in {spec!r}: name it 'app' or pass -A module:attribute"
-        )
-    return app
 
 
 class _Context:
@@ -91,7 +71,9 @@ def cli(ctx: click.Context, app_spec: str | None, loglevel: str) -> None:
     \b
     Examples:
       clusterctl kafka up                      # a local Kafka broker on 127.0.0.1:9092
-      clusterctl -A examples.agent worker      # run the app's agents in one worker
+      clusterctl -A examples.agent up -w 4     # a supervisor and 4 worker processes
+      clusterctl -A examples.agent status      # what they are doing
+      clusterctl -A examples.agent worker      # run the app's agents in one process
       clusterctl -A examples.agent send adding '{"a": 4, "b": 4}'
     """
     setup_logging(loglevel)
@@ -124,6 +106,58 @@ def worker(obj: _Context, loglevel: str | None) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_BOOT_ERROR)
     sys.exit(code)
+
+
+@cli.command()
+@click.option(
+    "-w",
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes on this host (default: the app's 'workers' setting).",
+)
+@click.pass_obj
+def up(obj: _Context, workers: int | None) -> None:
+    """Run a supervisor with N worker processes of the app on this host.
+
+    The supervisor is this host's member of the app's consumer group; it hands partition N
+    of every topic to worker N % workers, commits their offsets, replaces a worker that
+    dies (same partitions, from the last committed offsets) or stalls, and stops
+    everything gracefully on SIGTERM/SIGINT (a second SIGINT exits at once). Run it on
+    more hosts (or twice on one machine) to split the partitions between supervisors.
+    Exit codes: 0 after a graceful stop, 1 when workers crash past the restart budget,
+    3 when the app cannot be loaded.
+    """
+    from shoal.supervisor.arbiter import Supervisor
+    from shoal.worker.runner import install_event_loop_policy
+
+    spec = obj.app_spec
+    if not spec:
+        raise click.UsageError("which app? pass -A/--app module[:attribute]")
+    try:
+        app = obj.app()
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(EXIT_BOOT_ERROR)
+    count = workers or app.conf.workers
+    level = logging.getLevelName(logging.getLogger().level).lower()
+    install_event_loop_policy()
+    supervisor = Supervisor(app, spec, count, log_level=level, log_format=LOG_FORMAT)
+    sys.exit(asyncio.run(supervisor.run()))
+
+
+@cli.command()
+@click.pass_obj
+def status(obj: _Context) -> None:
+    """Show this host's supervisor and its workers: pid, uptime, restarts, memory, CPU,
+    events/s, lag and partitions (read from the file the supervisor rewrites every tick)."""
+    from shoal.supervisor.status import read_status, render_table, status_path
+
+    app = obj.app()
+    try:
+        click.echo(render_table(read_status(status_path(app.id))))
+    except ShoalError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @cli.command()

@@ -168,6 +168,13 @@ class Settings:
     dead_letter_topic: str = "{id}-dead-letters"
     log_level: str = "info"
     workers: int = 1
+    worker_heartbeat_interval: float = 1.0
+    worker_stall_timeout: float = 15.0
+    worker_drain_timeout: float = 20.0
+    worker_shutdown_timeout: float = 30.0
+    worker_max_memory_mb: int = 0
+    worker_restart_budget: int = 5
+    worker_restart_window: float = 60.0
 
     @property
     def bootstrap_servers(self) -> str:
@@ -208,6 +215,13 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "dead_letter_topic": _template,
     "log_level": _choice(*_LOG_LEVELS),
     "workers": _int(1),
+    "worker_heartbeat_interval": _seconds,
+    "worker_stall_timeout": _seconds,
+    "worker_drain_timeout": _seconds,
+    "worker_shutdown_timeout": _seconds,
+    "worker_max_memory_mb": _int(0),
+    "worker_restart_budget": _int(1),
+    "worker_restart_window": _seconds,
 }
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 assert set(_PARSERS) == set(SETTING_NAMES), "every setting needs a parser"

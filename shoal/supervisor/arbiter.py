@@ -1,0 +1,419 @@
+"""The supervisor: one per host, the host's consumer-group member, keeper of its workers.
+
+It never processes events. It joins the app's consumer group and pauses what it is given,
+hands partition N of every topic to worker ``N % workers`` over the local channel, commits
+the offsets its workers report (as the group member), and on a rebalance asks the owning
+workers to drain and report their final offsets before it lets the partitions go. A worker
+that dies is replaced at once with the same partitions, from the last committed offsets: a
+local event, not a group-wide rebalance.
+
+Signal handlers only flag; one loop does the work (gunicorn's arbiter is the model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from shoal.app import App
+from shoal.consumer import ConsumerThread
+from shoal.exceptions import ShoalError
+from shoal.supervisor.assignment import plan
+from shoal.supervisor.budget import RestartBudget
+from shoal.supervisor.status import (
+    ProcessSampler,
+    SupervisorStatus,
+    WorkerStatus,
+    partition_label,
+    status_path,
+    write_status,
+)
+from shoal.supervisor.workers import WorkerHandle, WorkerOptions
+from shoal.worker import channel
+from shoal.worker.channel import TP, ChannelClosed, Link
+from shoal.worker.process import EXIT_BOOT_ERROR, set_title
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+class Supervisor:
+    """Runs ``workers`` worker processes of ``app`` on this host until told to stop."""
+
+    def __init__(
+        self, app: App, app_spec: str, workers: int, *, log_level: str, log_format: str
+    ) -> None:
+        self.app = app
+        self.conf = app.conf
+        self.workers = workers
+        self._dir = Path(tempfile.mkdtemp(prefix=f"shoal-{app.id}-"))
+        self.options = WorkerOptions(
+            app_spec=app_spec,
+            socket_path=str(self._dir / "channel.sock"),
+            log_level=log_level,
+            log_format=log_format,
+            heartbeat_interval=self.conf.worker_heartbeat_interval,
+            drain_timeout=self.conf.worker_drain_timeout,
+        )
+        self.handles = [WorkerHandle(i) for i in range(workers)]
+        self.budget = RestartBudget(
+            self.conf.worker_restart_budget, self.conf.worker_restart_window
+        )
+        self.sampler = ProcessSampler()
+        self.status_file = status_path(app.id)
+        self.started_at = time.time()
+        self.owned: set[TP] = set()
+        #: Topics the workers read (they say so in their hello): what the group subscribes.
+        self._topics: set[str] = set()
+        self._group: ConsumerThread | None = None
+        self._ids = itertools.count(1)
+        self._revocations: dict[int, asyncio.Future[dict[TP, int]]] = {}
+        self._stop = asyncio.Event()
+        self._exit_code = EXIT_OK
+        self._signals = 0
+        self._server: asyncio.AbstractServer | None = None
+
+    # -- the main loop -----------------------------------------------------------------------
+
+    async def run(self) -> int:
+        set_title(f"shoal supervisor {self.app.id}")
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
+        log.info(
+            "supervisor of app %s (pid %d) starting %d workers",
+            self.app.id,
+            os.getpid(),
+            self.workers,
+        )
+        for handle in self.handles:
+            self._spawn(handle)
+        try:
+            if not await self._wait_for_hellos():
+                return self._exit_code
+            topics = sorted(self._topics)
+            self._group = ConsumerThread(
+                self.app.consumer_config(),
+                on_batch=_never,
+                on_assign=self._on_group_assign,
+                on_revoke=self._on_group_revoke,
+                on_error=self._on_group_error,
+            )
+            self._group.start(topics, fetch=False)
+            log.info("joined group %s for %s", self.app.id, ", ".join(topics))
+            await self._watch()
+        finally:
+            await self._shutdown()
+        return self._exit_code
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        if self._signals > 1 and signum == signal.SIGINT:
+            log.warning("second SIGINT: killing the workers and exiting now")
+            for handle in self.handles:
+                handle.kill()
+            os._exit(EXIT_FAILED)
+        log.info("%s: stopping gracefully", signal.Signals(signum).name)
+        self._stop.set()
+
+    def fail(self, message: str, code: int = EXIT_FAILED) -> None:
+        log.error("%s", message)
+        self._exit_code = code
+        self._stop.set()
+
+    async def _wait_for_hellos(self) -> bool:
+        deadline = time.monotonic() + 120
+        while not all(h.hello.is_set() for h in self.handles):
+            if self._stop.is_set():
+                return False
+            self._reap()
+            if self._stop.is_set():
+                return False
+            if time.monotonic() > deadline:
+                self.fail("workers did not start within 120 s; see their logs above")
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.05)
+        return True
+
+    async def _watch(self) -> None:
+        """Each tick: reap dead workers, kill stalled ones; each second: recycle fat ones,
+        write the status file."""
+        stall = self.conf.worker_stall_timeout
+        next_sample = 0.0
+        while not self._stop.is_set():
+            self._reap()
+            now = time.monotonic()
+            for handle in self.handles:
+                watched = handle.alive() and not handle.stopping and handle.hello.is_set()
+                if watched and now - handle.last_heartbeat > stall:
+                    log.error(
+                        "worker %d (pid %d) sent no heartbeat for %.0f s: its loop is "
+                        "stuck; killing it",
+                        handle.index,
+                        handle.pid,
+                        now - handle.last_heartbeat,
+                    )
+                    handle.cause = "stall"
+                    handle.kill()
+            if now >= next_sample:
+                next_sample = now + 1.0
+                await self._sample()
+                self._write_status()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.25)
+
+    async def _sample(self) -> None:
+        """Memory and CPU of every worker (psutil), and recycle those over the limit."""
+        max_rss = self.conf.worker_max_memory_mb * 1024 * 1024
+        for handle in self.handles:
+            sample = self.sampler.sample(handle.pid) if handle.alive() else None
+            handle.rss, handle.cpu = sample if sample is not None else (0, 0.0)
+            if max_rss and handle.rss > max_rss and not handle.stopping:
+                log.warning(
+                    "worker %d (pid %d) uses %.0f MiB, over worker_max_memory_mb=%d: recycling it",
+                    handle.index,
+                    handle.pid,
+                    handle.rss / 2**20,
+                    self.conf.worker_max_memory_mb,
+                )
+                handle.cause = "memory"
+                handle.stopping = True
+                await self._send(handle, {"t": channel.STOP})
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _spawn(self, handle: WorkerHandle) -> None:
+        handle.start(self.options)
+        log.info("started worker %d (pid %d)", handle.index, handle.pid)
+
+    def _reap(self) -> None:
+        """Replace workers that exited; stop the supervisor when restarting cannot help."""
+        for handle in self.handles:
+            process = handle.process
+            if process is None or process.is_alive():
+                continue
+            code = process.exitcode
+            handle.process = None
+            self.sampler.forget(process.pid)
+            if self._stop.is_set():
+                continue
+            if code == EXIT_BOOT_ERROR:
+                self.fail(
+                    f"worker {handle.index} could not load or start the app (exit code "
+                    f"{code}); see its error above. Not restarting.",
+                    EXIT_BOOT_ERROR,
+                )
+                return
+            cause = handle.cause or ("exit 0" if code == 0 else "crash")
+            handle.cause = ""
+            if cause in ("crash", "stall"):
+                log.error(
+                    "worker %d (pid %d) died (%s, exit code %s)",
+                    handle.index,
+                    process.pid,
+                    cause,
+                    code,
+                )
+                if not self.budget.record():
+                    self.fail(
+                        f"{self.budget.recent()} worker restarts within "
+                        f"{self.conf.worker_restart_window:.0f} s, over worker_restart_budget="
+                        f"{self.conf.worker_restart_budget}: giving up"
+                    )
+                    return
+            else:
+                log.info(
+                    "worker %d (pid %d) exited (%s); replacing it", handle.index, process.pid, cause
+                )
+            handle.restarts += 1
+            self._spawn(handle)
+
+    # -- the channel -------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = Link(reader, writer)
+        handle: WorkerHandle | None = None
+        try:
+            hello = await link.recv()
+            if hello.get("t") != channel.HELLO:
+                link.close()
+                return
+            handle = self.handles[int(hello["index"])]
+            handle.link = link
+            handle.last_heartbeat = time.monotonic()
+            self._topics.update(hello.get("topics", []))
+            handle.hello.set()
+            log.info("worker %d (pid %d) is ready", handle.index, hello["pid"])
+            if handle.partitions:
+                # A replacement: the same partitions, from the last committed offsets.
+                await self._send(
+                    handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(handle.partitions)}
+                )
+            while True:
+                await self._on_message(handle, await link.recv())
+        except ChannelClosed:
+            pass
+        finally:
+            if handle is not None and handle.link is link:
+                handle.link = None
+
+    async def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
+        kind = message["t"]
+        if kind == channel.HEARTBEAT:
+            handle.heartbeat(int(message.get("received", 0)), message.get("lag"))
+        elif kind == channel.OFFSETS:
+            ok = await self._commit_for(handle, channel.unpack_offsets(message["offsets"]))
+            await self._send(handle, {"t": channel.COMMITTED, "id": message["id"], "ok": ok})
+        elif kind == channel.REVOKED:
+            future = self._revocations.pop(int(message["id"]), None)
+            if future is not None and not future.done():
+                future.set_result(channel.unpack_offsets(message["offsets"]))
+
+    async def _send(self, handle: WorkerHandle, message: dict[str, Any]) -> bool:
+        if handle.link is None:
+            return False
+        try:
+            await handle.link.send(message)
+        except ChannelClosed:
+            return False
+        return True
+
+    async def _commit_for(self, handle: WorkerHandle, offsets: dict[TP, int]) -> bool:
+        # Only what the worker still owns: a late report must not move back an offset that
+        # the partition's next owner has committed since.
+        mine = {tp: o for tp, o in offsets.items() if tp in handle.partitions}
+        if not mine or self._group is None:
+            return not offsets
+        try:
+            await self._group.commit(mine)
+        except ShoalError as exc:
+            log.warning("commit for worker %d failed (retried next round): %s", handle.index, exc)
+            return False
+        return True
+
+    # -- the group ---------------------------------------------------------------------------
+
+    async def _on_group_assign(self, tps: list[TP]) -> dict[TP, int]:
+        self.owned.update(tps)
+        layout = plan(self.owned, self.workers)
+        for handle in self.handles:
+            new = layout[handle.index] - handle.partitions
+            handle.partitions = set(layout[handle.index])
+            if new:
+                await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(new)})
+        log.info("this host owns %d partitions over %d workers", len(self.owned), self.workers)
+        return {}
+
+    async def _on_group_revoke(self, tps: list[TP]) -> dict[TP, int]:
+        """Ask each owning worker to drain and report; their final offsets get committed."""
+        gone = set(tps)
+        waits: list[asyncio.Future[dict[TP, int]]] = []
+        for handle in self.handles:
+            theirs = handle.partitions & gone
+            if not theirs:
+                continue
+            handle.partitions -= theirs
+            request = next(self._ids)
+            future: asyncio.Future[dict[TP, int]] = asyncio.get_running_loop().create_future()
+            if await self._send(
+                handle, {"t": channel.REVOKE, "id": request, "tps": channel.pack_tps(theirs)}
+            ):
+                self._revocations[request] = future
+                waits.append(future)
+        self.owned -= gone
+        final: dict[TP, int] = {}
+        if waits:
+            done, pending = await asyncio.wait(waits, timeout=self.conf.worker_drain_timeout + 10)
+            for future in done:
+                final.update({tp: o for tp, o in future.result().items() if tp in gone})
+            if pending:
+                log.error("%d workers did not report their final offsets in time", len(pending))
+        return final
+
+    def _on_group_error(self, text: str) -> None:
+        log.error("group consumer: %s", text)
+        if self._group is not None and self._group.failure is not None:
+            self.fail(f"the group consumer failed: {text}")
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.conf.worker_shutdown_timeout
+        if self._group is not None:
+            # Leaving the group revokes everything: workers drain, report, and we commit.
+            await self._group.stop(self.conf.worker_shutdown_timeout)
+        for handle in self.handles:
+            handle.stopping = True
+            if not await self._send(handle, {"t": channel.STOP}):
+                handle.signal(signal.SIGTERM)
+        while any(h.alive() for h in self.handles) and time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), 0.05)
+        for handle in self.handles:
+            if handle.alive():
+                log.error("worker %d did not stop in time; killing it", handle.index)
+                handle.kill()
+            if handle.process is not None:
+                handle.process.join(5)
+        if self._server is not None:
+            self._server.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.options.socket_path)
+            self._dir.rmdir()
+        with contextlib.suppress(OSError):
+            self.status_file.unlink()
+        log.info("supervisor stopped")
+
+    # -- status ------------------------------------------------------------------------------
+
+    def _write_status(self) -> None:
+        workers = []
+        for handle in self.handles:
+            state = (
+                "stopping"
+                if handle.stopping
+                else "running"
+                if handle.hello.is_set()
+                else "starting"
+            )
+            workers.append(
+                WorkerStatus(
+                    index=handle.index,
+                    pid=handle.pid,
+                    started_at=handle.started_at,
+                    restarts=handle.restarts,
+                    rss_bytes=handle.rss,
+                    cpu_percent=handle.cpu,
+                    partitions=[partition_label(t, p) for t, p in sorted(handle.partitions)],
+                    events_per_s=handle.events_per_s,
+                    lag=handle.lag,
+                    state=state,
+                )
+            )
+        status = SupervisorStatus(
+            app_id=self.app.id,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            workers=workers,
+            group_partitions=len(self.owned),
+        )
+        try:
+            write_status(self.status_file, status)
+        except OSError as exc:
+            log.debug("cannot write the status file: %s", exc)
+
+
+async def _never(batch: Any) -> None:
+    raise AssertionError("the supervisor's consumer pauses everything; it fetches nothing")

@@ -1,0 +1,104 @@
+"""Worker processes as the supervisor sees them: start, signal, and their channel link.
+
+The only place that starts a child process. Workers start from a fresh interpreter
+(multiprocessing's ``spawn`` context), never forked from the supervisor, whose librdkafka
+threads would be copied half-way through whatever they were doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.worker import process as worker_process
+from shoal.worker.channel import TP, Link
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+@dataclass
+class WorkerOptions:
+    app_spec: str
+    socket_path: str
+    log_level: str
+    log_format: str
+    heartbeat_interval: float
+    drain_timeout: float
+
+
+@dataclass
+class WorkerHandle:
+    """One worker slot: its index survives restarts, its process does not."""
+
+    index: int
+    process: Any = None  # multiprocessing's SpawnProcess
+    started_at: float = 0.0
+    restarts: int = 0
+    link: Link | None = None
+    hello: asyncio.Event = field(default_factory=asyncio.Event)
+    last_heartbeat: float = 0.0
+    received: int = 0
+    received_at: float = 0.0
+    events_per_s: float = 0.0
+    lag: int | None = None
+    rss: int = 0
+    cpu: float = 0.0
+    #: Partitions the supervisor handed this slot (kept across restarts of its process).
+    partitions: set[TP] = field(default_factory=set)
+    stopping: bool = False
+    cause: str = ""  # why the next restart happens: crash, stall, memory
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid) if self.process is not None and self.process.pid else 0
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.is_alive()
+
+    def start(self, options: WorkerOptions) -> None:
+        self.process = _SPAWN.Process(
+            target=worker_process.run,
+            args=(
+                options.app_spec,
+                self.index,
+                options.socket_path,
+                options.log_level,
+                options.log_format,
+                options.heartbeat_interval,
+                options.drain_timeout,
+            ),
+            name=f"shoal-worker-{self.index}",
+        )
+        self.process.start()
+        self.started_at = time.time()
+        self.last_heartbeat = time.monotonic()
+        self.link = None
+        self.hello = asyncio.Event()
+        self.stopping = False
+        self.received = 0
+        self.received_at = time.monotonic()
+        self.events_per_s = 0.0
+        self.lag = None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+
+    def heartbeat(self, received: int, lag: int | None) -> None:
+        now = time.monotonic()
+        elapsed = now - self.received_at
+        if elapsed >= 1.0:
+            self.events_per_s = max(0, received - self.received) / elapsed
+            self.received, self.received_at = received, now
+        self.last_heartbeat = now
+        self.lag = lag

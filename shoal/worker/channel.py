@@ -1,0 +1,89 @@
+"""The local channel between a supervisor and its workers: length-prefixed msgpack frames.
+
+One Unix socket per supervisor; each worker connects once at boot. Messages are dicts with a
+type under ``"t"``. Partitions travel as ``[topic, partition]`` lists and offsets as
+``[topic, partition, offset]``.
+
+Worker -> supervisor: ``hello`` (index, pid, topics), ``hb`` (stats), ``offsets`` (id,
+offsets to commit), ``revoked`` (id, final offsets). Supervisor -> worker: ``assign`` (tps),
+``revoke`` (id, tps), ``committed`` (id, ok), ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Iterable
+from typing import Any
+
+import msgpack
+
+HELLO = "hello"
+HEARTBEAT = "hb"
+OFFSETS = "offsets"
+REVOKED = "revoked"
+ASSIGN = "assign"
+REVOKE = "revoke"
+COMMITTED = "committed"
+STOP = "stop"
+
+_HEADER = struct.Struct(">I")
+MAX_FRAME = 16 * 1024 * 1024
+
+TP = tuple[str, int]
+
+
+class ChannelClosed(ConnectionError):
+    """The other end went away."""
+
+
+class Link:
+    """One end of the channel: send and receive whole messages."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._lock = asyncio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        data = msgpack.packb(message, use_bin_type=True)
+        async with self._lock:
+            try:
+                self._writer.write(_HEADER.pack(len(data)) + data)
+                await self._writer.drain()
+            except (ConnectionError, RuntimeError) as exc:
+                raise ChannelClosed(str(exc)) from exc
+
+    async def recv(self) -> dict[str, Any]:
+        """The next message; raises ChannelClosed at end of stream."""
+        try:
+            header = await self._reader.readexactly(_HEADER.size)
+            (size,) = _HEADER.unpack(header)
+            if size > MAX_FRAME:
+                raise ChannelClosed(f"frame of {size} bytes is over the {MAX_FRAME} limit")
+            body = await self._reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise ChannelClosed(str(exc)) from exc
+        message = msgpack.unpackb(body, raw=False)
+        if not isinstance(message, dict) or "t" not in message:
+            raise ChannelClosed(f"not a channel message: {message!r}")
+        return message
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def pack_tps(tps: Iterable[TP]) -> list[list[Any]]:
+    return [[t, p] for t, p in sorted(tps)]
+
+
+def unpack_tps(items: Iterable[Any]) -> list[TP]:
+    return [(str(t), int(p)) for t, p in items]
+
+
+def pack_offsets(offsets: dict[TP, int]) -> list[list[Any]]:
+    return [[t, p, o] for (t, p), o in sorted(offsets.items())]
+
+
+def unpack_offsets(items: Iterable[Any]) -> dict[TP, int]:
+    return {(str(t), int(p)): int(o) for t, p, o in items}

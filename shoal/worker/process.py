@@ -1,0 +1,210 @@
+"""A worker process of a supervisor: the app's agents on the partitions it is handed.
+
+Started by the supervisor in a fresh interpreter (multiprocessing's ``spawn`` context: the
+supervisor runs librdkafka threads and forking a threaded process is unsafe). It connects to
+the supervisor's socket, says hello, and from then on fetches only what the supervisor assigns,
+hands its done offsets to the supervisor to commit, and proves it is alive with a heartbeat
+sent from its own event loop: a stalled loop sends none, and is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from shoal.app import App
+from shoal.exceptions import ShoalError
+from shoal.worker import channel
+from shoal.worker.channel import ChannelClosed, Link
+from shoal.worker.loader import load_app
+from shoal.worker.runner import EXIT_CRASH, EXIT_OK, install_event_loop_policy
+
+log = logging.getLogger(__name__)
+
+#: Exit code of a worker that cannot import or start the app: the supervisor stops instead
+#: of restarting it forever (gunicorn's WORKER_BOOT_ERROR).
+EXIT_BOOT_ERROR = 3
+
+
+def set_title(title: str) -> None:
+    try:
+        import setproctitle
+    except ImportError:  # optional nicety
+        return
+    setproctitle.setproctitle(title)
+
+
+def run(
+    app_spec: str,
+    index: int,
+    socket_path: str,
+    log_level: str,
+    log_format: str,
+    heartbeat_interval: float,
+    drain_timeout: float,
+) -> None:
+    """Entry point of a worker process (the target the supervisor spawns)."""
+    # A terminal's Ctrl-C reaches the whole process group: the supervisor decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(
+        level=log_level.upper(),
+        format=log_format.replace("%(process)d", f"worker {index} %(process)d"),
+        stream=sys.stderr,
+        force=True,
+    )
+    set_title(f"shoal worker {index}")
+    try:
+        app = load_app(app_spec)
+    except ShoalError as exc:
+        log.error("worker %d cannot load the app: %s", index, exc)
+        sys.exit(EXIT_BOOT_ERROR)
+    set_title(f"shoal worker {index} {app.id}")
+    install_event_loop_policy()
+    session = WorkerSession(app, index, socket_path, heartbeat_interval, drain_timeout)
+    sys.exit(asyncio.run(session.run()))
+
+
+class WorkerSession:
+    """The worker's side of the channel, around one App started in assigned mode."""
+
+    def __init__(
+        self,
+        app: App,
+        index: int,
+        socket_path: str,
+        heartbeat_interval: float,
+        drain_timeout: float,
+    ) -> None:
+        self.app = app
+        self.index = index
+        self.socket_path = socket_path
+        self.heartbeat_interval = heartbeat_interval
+        self.drain_timeout = drain_timeout
+        self._link: Link | None = None
+        self._ids = itertools.count(1)
+        self._commits: dict[int, asyncio.Future[bool]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> int:
+        reader, writer = await asyncio.open_unix_connection(self.socket_path)
+        self._link = link = Link(reader, writer)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.app.request_stop)
+        try:
+            await self.app.start(assigned=True, committer=self._commit)
+        except ShoalError as exc:
+            log.error("worker %d cannot start the app: %s", self.index, exc)
+            return EXIT_BOOT_ERROR
+        await link.send(
+            {
+                "t": channel.HELLO,
+                "index": self.index,
+                "pid": os.getpid(),
+                "topics": self.app.subscribed_topics(),
+            }
+        )
+        serve = loop.create_task(self._serve(link), name="channel")
+        beat = loop.create_task(self._heartbeat(link), name="heartbeat")
+        try:
+            await self.app.wait_stopped()
+        finally:
+            # Stopping releases every partition and hands the final offsets to the
+            # supervisor, which must still be listening: stop the channel after that.
+            await self.app.stop()
+            for task in (serve, beat, *self._tasks):
+                task.cancel()
+            await asyncio.gather(serve, beat, *self._tasks, return_exceptions=True)
+            link.close()
+        if self.app.crashed is not None:
+            log.error("worker %d stopped because of: %r", self.index, self.app.crashed)
+            return EXIT_CRASH
+        return EXIT_OK
+
+    async def _serve(self, link: Link) -> None:
+        while True:
+            try:
+                message = await link.recv()
+            except ChannelClosed:
+                log.warning("worker %d lost its supervisor; stopping", self.index)
+                self.app.request_stop()
+                return
+            kind = message["t"]
+            if kind == channel.ASSIGN:
+                self._spawn(self._assign(channel.unpack_tps(message["tps"])))
+            elif kind == channel.REVOKE:
+                self._spawn(self._revoke(link, message["id"], channel.unpack_tps(message["tps"])))
+            elif kind == channel.COMMITTED:
+                future = self._commits.pop(message["id"], None)
+                if future is not None and not future.done():
+                    future.set_result(bool(message["ok"]))
+            elif kind == channel.STOP:
+                self.app.request_stop()
+            else:
+                log.warning("worker %d: unknown message %r", self.index, kind)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("worker %d: channel handler failed", self.index, exc_info=task.exception())
+            self.app.crash(task.exception())  # type: ignore[arg-type]
+
+    async def _assign(self, tps: list[channel.TP]) -> None:
+        conductor = self.app.conductor
+        assert conductor is not None
+        await conductor.assign(tps)
+
+    async def _revoke(self, link: Link, request: int, tps: list[channel.TP]) -> None:
+        conductor = self.app.conductor
+        assert conductor is not None
+        offsets = await conductor.release(tps, self.drain_timeout)
+        await link.send(
+            {"t": channel.REVOKED, "id": request, "offsets": channel.pack_offsets(offsets)}
+        )
+
+    async def _commit(self, offsets: dict[channel.TP, int]) -> bool:
+        """The conductor's committer: the supervisor commits as the group member."""
+        link = self._link
+        if link is None:
+            return False
+        request = next(self._ids)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._commits[request] = future
+        try:
+            await link.send(
+                {"t": channel.OFFSETS, "id": request, "offsets": channel.pack_offsets(offsets)}
+            )
+            return await asyncio.wait_for(future, 30.0)
+        except (ChannelClosed, TimeoutError):
+            return False
+        finally:
+            self._commits.pop(request, None)
+
+    async def _heartbeat(self, link: Link) -> None:
+        conductor = self.app.conductor
+        assert conductor is not None
+        while True:
+            lag: int | None = None
+            with contextlib.suppress(ShoalError):
+                lag = await conductor.lag()
+            await link.send(
+                {
+                    "t": channel.HEARTBEAT,
+                    "at": time.time(),
+                    "received": conductor.stats["received"],
+                    "partitions": channel.pack_tps(conductor.offsets),
+                    "lag": lag,
+                }
+            )
+            await asyncio.sleep(self.heartbeat_interval)  # the heartbeat's period

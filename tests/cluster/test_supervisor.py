@@ -1,0 +1,71 @@
+"""`clusterctl up`: a supervisor and its worker processes against the real broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.processes import Clusterctl, OutputReader, numbers_env, produce_numbers
+
+pytestmark = pytest.mark.kafka
+
+
+def test_four_workers_own_disjoint_partitions_and_process_everything(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    env = numbers_env(kafka_bootstrap, unique, partitions=16)
+    total = 8000
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "4", env=env)
+    reader = OutputReader(kafka_bootstrap, env["NUMBERS_OUT"])
+    try:
+        supervisor.wait_for("this host owns 16 partitions over 4 workers")
+        produce_numbers(kafka_bootstrap, env["NUMBERS_IN"], range(total))
+        reader.read_until(total, 90)
+        status = Clusterctl("tests.apps.numbers_app", "status", env=env)
+        assert status.proc.wait(30) == 0, status.log()
+        table = "".join(status.lines)
+    finally:
+        code = supervisor.stop()
+        reader.close()
+    assert code == 0, supervisor.log()
+    assert set(reader.seen) == set(range(total))
+    # Each partition was handled by exactly one process, and there were four of them.
+    assert sorted(reader.pids_by_partition) == list(range(16))
+    assert all(len(pids) == 1 for pids in reader.pids_by_partition.values())
+    owners = {next(iter(pids)) for pids in reader.pids_by_partition.values()}
+    assert len(owners) == 4
+    # Partition N of the topic went to worker N % 4: partitions p and p + 4 share a process.
+    for p in range(4):
+        assert {next(iter(reader.pids_by_partition[q])) for q in (p, p + 4, p + 8, p + 12)} == {
+            next(iter(reader.pids_by_partition[p]))
+        }
+    assert "supervisor stopped" in supervisor.log(200)
+    for pid in owners:
+        assert str(pid) in table
+    assert "in[0,4,8,12]" in table
+
+
+def test_an_app_that_cannot_be_imported_stops_at_once(kafka_bootstrap: str, unique: str) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    supervisor = Clusterctl("tests.apps.broken_app", "up", "--workers", "2", env=env)
+    code = supervisor.proc.wait(60)
+    supervisor.stop()
+    assert code == 3
+    errors = [line for line in supervisor.lines if line.startswith("Error:")]
+    assert errors == [
+        "Error: cannot import app module 'tests.apps.broken_app': ModuleNotFoundError: "
+        "No module named 'no_such_dependency_anywhere'\n"
+    ]
+
+
+def test_workers_that_cannot_boot_stop_the_supervisor_instead_of_a_restart_loop(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    supervisor = Clusterctl("tests.apps.boots_only_in_supervisor", "up", "-w", "2", env=env)
+    code = supervisor.proc.wait(90)
+    supervisor.stop()
+    log = supervisor.log(200)
+    assert code == 3, log
+    assert "could not load or start the app" in log
+    assert "Not restarting" in log
+    assert log.count("started worker") == 2  # no replacement was started

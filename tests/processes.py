@@ -1,0 +1,123 @@
+"""Running clusterctl in subprocesses for tests, and reading what the numbers app wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from tests.helpers import wait_until_sync
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def numbers_env(bootstrap: str, unique: str, partitions: int = 4) -> dict[str, str]:
+    """Environment for tests/apps/numbers_app.py with the test's own topics and app id."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
+    env.update(
+        SHOAL_BROKER=f"kafka://{bootstrap}",
+        NUMBERS_APP_ID=unique,
+        NUMBERS_IN=f"{unique}-in",
+        NUMBERS_OUT=f"{unique}-out",
+        NUMBERS_PARTITIONS=str(partitions),
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+class Clusterctl:
+    """``clusterctl -A APP ARGS...`` as a subprocess whose output lines a thread collects."""
+
+    def __init__(self, app: str, *args: str, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shoal.cluster.cli", "-A", app, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # a signal for the test's group must not reach it
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def log(self, last: int = 40) -> str:
+        return "".join(self.lines[-last:])
+
+    def wait_for(self, text: str, timeout: float = 60.0, count: int = 1) -> None:
+        """Wait until ``text`` appeared in ``count`` log lines (or the process ended)."""
+        wait_until_sync(
+            lambda: (
+                sum(text in line for line in self.lines) >= count or self.proc.poll() is not None
+            ),
+            timeout,
+            f"{text!r} in the log",
+        )
+        assert sum(text in line for line in self.lines) >= count, self.log()
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+def produce_numbers(bootstrap: str, topic: str, numbers: range) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in numbers:
+        producer.produce(topic, key=str(i).encode(), value=str(i).encode())
+        if i % 5000 == 0:
+            producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+class OutputReader:
+    """Reads "value partition pid" lines from the numbers app's output topic."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.seen: Counter[int] = Counter()
+        self.pids_by_partition: defaultdict[int, set[int]] = defaultdict(set)
+        self.first_seen: dict[tuple[int, int], int] = {}
+        self.arrivals: list[tuple[int, int, int]] = []  # (value, partition, pid) in order
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"{topic}-reader",
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self._consumer.subscribe([topic])
+
+    def poll(self, timeout: float = 0.2) -> int:
+        for msg in self._consumer.consume(1000, timeout):
+            if msg.error() is not None:
+                continue
+            value, partition, pid = (int(x) for x in msg.value().split())
+            self.seen[value] += 1
+            self.pids_by_partition[partition].add(pid)
+            self.arrivals.append((value, partition, pid))
+        return len(self.seen)
+
+    def read_until(self, total: int, timeout: float) -> None:
+        wait_until_sync(lambda: self.poll() >= total, timeout, f"{total} distinct outputs")
+
+    def close(self) -> None:
+        self._consumer.close()
