@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -158,6 +159,39 @@ def status(obj: _Context) -> None:
         click.echo(render_table(read_status(status_path(app.id))))
     except ShoalError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.argument("change", metavar="+N|-N|N")
+@click.pass_obj
+def scale(obj: _Context, change: str) -> None:
+    """Add or remove worker processes of this host's running supervisor.
+
+    +N adds N workers, -N removes N, a plain N sets the count. Partitions move between the
+    workers of this host only (drain, commit, hand over); the consumer group is not
+    rebalanced. The same as sending the supervisor SIGTTIN (+1) or SIGTTOU (-1).
+    """
+    from shoal.supervisor.status import read_status, status_path
+
+    app = obj.app()
+    try:
+        current = read_status(status_path(app.id))
+    except ShoalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        number = int(change)
+    except ValueError:
+        raise click.BadParameter("expected +N, -N or N", param_hint="CHANGE") from None
+    delta = number if change[0] in "+-" else number - len(current.workers)
+    if len(current.workers) + delta < 1:
+        raise click.BadParameter("a supervisor keeps at least one worker", param_hint="CHANGE")
+    signum = signal.SIGTTIN if delta > 0 else signal.SIGTTOU
+    for _ in range(abs(delta)):
+        os.kill(current.pid, signum)
+    click.echo(
+        f"asked supervisor {current.pid} to go from {len(current.workers)} to "
+        f"{len(current.workers) + delta} workers"
+    )
 
 
 @cli.command()

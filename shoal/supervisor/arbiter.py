@@ -26,7 +26,7 @@ from typing import Any
 from shoal.app import App
 from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
-from shoal.supervisor.assignment import plan
+from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.budget import RestartBudget
 from shoal.supervisor.status import (
     ProcessSampler,
@@ -79,6 +79,8 @@ class Supervisor:
         self._ids = itertools.count(1)
         self._revocations: dict[int, asyncio.Future[dict[TP, int]]] = {}
         self._stop = asyncio.Event()
+        self._layout_lock = asyncio.Lock()  # group callbacks and rescaling move partitions
+        self._scale_requests: list[int] = []
         self._exit_code = EXIT_OK
         self._signals = 0
         self._server: asyncio.AbstractServer | None = None
@@ -90,6 +92,9 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._on_signal, signum)
+        # gunicorn's convention: TTIN adds a worker, TTOU removes one.
+        loop.add_signal_handler(signal.SIGTTIN, self.request_scale, 1)
+        loop.add_signal_handler(signal.SIGTTOU, self.request_scale, -1)
         self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
         log.info(
             "supervisor of app %s (pid %d) starting %d workers",
@@ -167,6 +172,8 @@ class Supervisor:
                     )
                     handle.cause = "stall"
                     handle.kill()
+            while self._scale_requests and not self._stop.is_set():
+                await self._rescale(self._scale_requests.pop(0))
             if now >= next_sample:
                 next_sample = now + 1.0
                 await self._sample()
@@ -200,6 +207,11 @@ class Supervisor:
 
     def _reap(self) -> None:
         """Replace workers that exited; stop the supervisor when restarting cannot help."""
+        # Slots past the worker count were scaled down: drop them once they exited.
+        while len(self.handles) > self.workers and not self.handles[-1].alive():
+            if self.handles[-1].process is not None:
+                self.handles[-1].process.join(1)
+            self.handles.pop()
         for handle in self.handles:
             process = handle.process
             if process is None or process.is_alive():
@@ -306,41 +318,87 @@ class Supervisor:
     # -- the group ---------------------------------------------------------------------------
 
     async def _on_group_assign(self, tps: list[TP]) -> dict[TP, int]:
-        self.owned.update(tps)
-        layout = plan(self.owned, self.workers)
-        for handle in self.handles:
-            new = layout[handle.index] - handle.partitions
-            handle.partitions = set(layout[handle.index])
-            if new:
-                await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(new)})
+        async with self._layout_lock:
+            self.owned.update(tps)
+            layout = plan(self.owned, self.workers)
+            for handle in self.handles[: self.workers]:
+                new = layout[handle.index] - handle.partitions
+                handle.partitions = set(layout[handle.index])
+                if new:
+                    await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(new)})
         log.info("this host owns %d partitions over %d workers", len(self.owned), self.workers)
         return {}
 
     async def _on_group_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """Ask each owning worker to drain and report; their final offsets get committed."""
         gone = set(tps)
+        async with self._layout_lock:
+            final = await self._take_back(
+                {h.index: h.partitions & gone for h in self.handles if h.partitions & gone}
+            )
+            self.owned -= gone
+        return final
+
+    async def _take_back(self, per_worker: dict[int, set[TP]]) -> dict[TP, int]:
+        """Revoke partitions from workers; returns the final offsets they reported."""
         waits: list[asyncio.Future[dict[TP, int]]] = []
-        for handle in self.handles:
-            theirs = handle.partitions & gone
-            if not theirs:
-                continue
+        for index, theirs in per_worker.items():
+            handle = self.handles[index]
             handle.partitions -= theirs
             request = next(self._ids)
             future: asyncio.Future[dict[TP, int]] = asyncio.get_running_loop().create_future()
-            if await self._send(
-                handle, {"t": channel.REVOKE, "id": request, "tps": channel.pack_tps(theirs)}
-            ):
-                self._revocations[request] = future
+            self._revocations[request] = future  # before sending: the answer may be quick
+            message = {"t": channel.REVOKE, "id": request, "tps": channel.pack_tps(theirs)}
+            if await self._send(handle, message):
                 waits.append(future)
-        self.owned -= gone
+            else:
+                self._revocations.pop(request, None)
         final: dict[TP, int] = {}
         if waits:
             done, pending = await asyncio.wait(waits, timeout=self.conf.worker_drain_timeout + 10)
+            wanted = set().union(*per_worker.values())
             for future in done:
-                final.update({tp: o for tp, o in future.result().items() if tp in gone})
+                final.update({tp: o for tp, o in future.result().items() if tp in wanted})
             if pending:
                 log.error("%d workers did not report their final offsets in time", len(pending))
         return final
+
+    # -- scaling -----------------------------------------------------------------------------
+
+    def request_scale(self, delta: int) -> None:
+        """Add (+1) or remove (-1) a worker; called from signal handlers, so it only flags."""
+        self._scale_requests.append(delta)
+
+    async def _rescale(self, delta: int) -> None:
+        """Change the number of workers on this host and move partitions locally:
+        revoke from the old owners (drain, report, commit), then assign to the new ones."""
+        target = self.workers + delta
+        if target < 1:
+            log.warning("cannot scale below one worker")
+            return
+        async with self._layout_lock:
+            if delta > 0:
+                for index in range(self.workers, target):
+                    handle = WorkerHandle(index)
+                    self.handles.append(handle)
+                    self._spawn(handle)
+                await self._wait_for_hellos()
+            old = {h.index: set(h.partitions) for h in self.handles}
+            new = plan(self.owned, target)
+            to_revoke, to_assign = moves(old, new)
+            final = await self._take_back(to_revoke)
+            if final and self._group is not None:
+                await self._group.commit(final)
+            self.workers = target
+            for index, tps in to_assign.items():
+                handle = self.handles[index]
+                handle.partitions |= tps
+                await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(tps)})
+            for handle in self.handles[target:]:
+                handle.stopping = True
+                handle.cause = "scaled down"
+                await self._send(handle, {"t": channel.STOP})
+        log.info("scaled to %d workers; %d partitions on this host", target, len(self.owned))
 
     def _on_group_error(self, text: str) -> None:
         log.error("group consumer: %s", text)
