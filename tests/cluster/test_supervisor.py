@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from tests.processes import Clusterctl, OutputReader, numbers_env, produce_numbers
@@ -69,3 +71,21 @@ def test_workers_that_cannot_boot_stop_the_supervisor_instead_of_a_restart_loop(
     assert "could not load or start the app" in log
     assert "Not restarting" in log
     assert log.count("started worker") == 2  # no replacement was started
+
+
+def test_a_second_sigint_exits_at_once(kafka_bootstrap: str, unique: str) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    env["NUMBERS_SPIN"] = "200000"  # slow events: a graceful stop would take a while
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "2", env=env)
+    try:
+        supervisor.wait_for("this host owns 4 partitions over 2 workers")
+        produce_numbers(kafka_bootstrap, env["NUMBERS_IN"], range(2000))
+        supervisor.wait_for("fetching", count=2)
+        supervisor.proc.send_signal(signal.SIGINT)
+        supervisor.wait_for("SIGINT: stopping gracefully")
+        supervisor.proc.send_signal(signal.SIGINT)
+        code = supervisor.proc.wait(10)
+    finally:
+        supervisor.kill()
+    assert code == 1
+    assert "second SIGINT" in supervisor.log()
