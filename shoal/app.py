@@ -22,8 +22,17 @@ from shoal.config import Settings, load_settings
 from shoal.events import Event
 from shoal.exceptions import BrokerError, ShoalError
 from shoal.inbox import Inbox
+from shoal.metadata import agent_record, describe, metadata_topic
 from shoal.producer import Producer
-from shoal.replies import AGENT, CORRELATION_ID, ERROR, ReplyConsumer, encode_error
+from shoal.replies import (
+    AGENT,
+    CORRELATION_ID,
+    ERROR,
+    ReplyConsumer,
+    drop_reply_topic,
+    encode_error,
+    keep_alive,
+)
 from shoal.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,7 @@ class App:
         self._inboxes: dict[tuple[str, str], Inbox] = {}
         self._producer: Producer | None = None
         self._replies: ReplyConsumer | None = None
+        self._reply_keepalive: asyncio.Task[None] | None = None
         self._conductor: Conductor | None = None
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._stopped: asyncio.Event | None = None
@@ -179,10 +189,17 @@ class App:
         if self._replies is None:
             replies = ReplyConsumer(self.id, self.consumer_config())
             await self.declare_topics(
-                [(replies.topic, 1, {"retention.ms": str(int(self.conf.reply_expires * 1000))})]
+                [
+                    (replies.topic, 1, {"retention.ms": str(int(self.conf.reply_expires * 1000))}),
+                    _metadata_spec(self.id),
+                ]
             )
             replies.start()
             self._replies = replies
+            producer = self.producer_for_send()
+            self._reply_keepalive = asyncio.get_running_loop().create_task(
+                keep_alive(producer, self.id, replies.topic, REPLY_KEEPALIVE_EVERY)
+            )
         return self._replies
 
     def reply(
@@ -357,7 +374,14 @@ class App:
         if self.conf.topic_allow_declare:
             specs = self._topic_specs(declared)
             specs.append((self.conf.dead_letter_topic_name, 1, {}))
+            specs.append(_metadata_spec(self.id))
             await self.declare_topics(specs)
+        # Tell clients which agents run here and how to talk to them.
+        for agent in self.agents.values():
+            key, value = agent_record(describe(agent))
+            self.producer_for_send().send_soon(metadata_topic(self.id), key, value)
+        if self.agents:
+            await self.producer_for_send().barrier()  # published before we say we started
         # Agents subscribe their inboxes before the consumer joins the group.
         for agent in self.agents.values():
             agent.start(self.subscribe_inbox(agent.channel, owner=agent.name, lanes=1))
@@ -403,6 +427,14 @@ class App:
         await asyncio.gather(*self._running.values(), return_exceptions=True)
         if self._replies is not None:
             self._replies.stop()
+            if self._reply_keepalive is not None:
+                self._reply_keepalive.cancel()
+            await drop_reply_topic(
+                self.producer_for_send(),
+                {"bootstrap.servers": self.conf.bootstrap_servers},
+                self.id,
+                self._replies.topic,
+            )
             self._replies = None
         if self._producer is not None:
             await asyncio.to_thread(self._producer.stop)
@@ -418,6 +450,14 @@ class App:
         from shoal.cluster.cli import main_for_app
 
         main_for_app(self)
+
+
+#: How often a process with a reply topic says it is alive (clusterctl clean uses it).
+REPLY_KEEPALIVE_EVERY = 60.0
+
+
+def _metadata_spec(app_id: str) -> tuple[str, int, dict[str, str]]:
+    return (metadata_topic(app_id), 1, {"cleanup.policy": "compact"})
 
 
 def _encode_plain(value: Any) -> bytes:

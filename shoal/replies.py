@@ -17,8 +17,11 @@ from typing import Any
 
 import confluent_kafka
 import msgspec
+from confluent_kafka.admin import AdminClient
 
 from shoal.exceptions import AskTimeoutError, RemoteAgentError
+from shoal.metadata import metadata_topic, reply_alive_record, reply_gone_record
+from shoal.producer import Producer
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +144,27 @@ class ReplyConsumer:
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
+
+
+async def keep_alive(producer: Producer, app_id: str, reply_topic: str, every: float) -> None:
+    """Say every ``every`` seconds that ``reply_topic``'s owner is alive (see metadata)."""
+    topic = metadata_topic(app_id)
+    while True:
+        key, value = reply_alive_record(reply_topic)
+        producer.send_soon(topic, key, value)
+        await asyncio.sleep(every)  # the period of the liveness record
+
+
+async def drop_reply_topic(
+    producer: Producer, admin_config: dict[str, Any], app_id: str, reply_topic: str
+) -> None:
+    """A clean close: forget the liveness record and delete the topic."""
+    key, value = reply_gone_record(reply_topic)
+    producer.send_soon(metadata_topic(app_id), key, value)
+    admin = AdminClient(admin_config)
+    futures = admin.delete_topics([reply_topic], operation_timeout=10)
+    for future in futures.values():
+        try:
+            await asyncio.wrap_future(future)
+        except Exception as exc:  # already gone, or the broker is down: clean can do it later
+            log.warning("could not delete reply topic %s: %s", reply_topic, exc)

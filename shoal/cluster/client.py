@@ -1,0 +1,199 @@
+"""The bundled client library: talk to a running shoal cluster with only its app id and broker.
+
+::
+
+    from shoal.cluster.client import Client, SyncClient
+
+    async with Client("agent-example", broker="kafka://localhost:9092") as client:
+        assert await client.ask("adding", {"a": 4, "b": 4}) == 8
+
+    with SyncClient("agent-example", broker="kafka://localhost:9092") as client:
+        client.ask("adding", {"a": 1, "b": 2})      # for scripts and non-async web handlers
+
+Agents are found by their full name or function name in the descriptions the cluster's
+workers publish on the app's metadata topic; values may be Records, dicts or anything JSON
+can carry, and are encoded with the agent's serializer. The client's reply topic is made on
+its first ``ask`` and deleted on ``close()``; one left by a client that died is removed by
+``clusterctl clean`` once its liveness record is older than a few minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
+from typing import Any, TypeVar
+
+from shoal.agents import Agent
+from shoal.app import App
+from shoal.exceptions import AgentError
+from shoal.metadata import AgentInfo, Metadata, read_metadata
+from shoal.producer import RecordMetadata
+
+T = TypeVar("T")
+
+
+async def _not_run_here(stream: Any) -> None:
+    raise AgentError("a client's agent handle only sends; the agent runs in the cluster")
+
+
+class Client:
+    """An asyncio client of one app's cluster."""
+
+    def __init__(self, app_id: str, *, broker: Any = None, **settings: Any) -> None:
+        if broker is not None:
+            settings["broker"] = broker
+        # An App that is never started: its producer and reply consumer start on first use.
+        self._app = App(app_id, **settings)
+        self._handles: dict[str, Agent] = {}
+        self._metadata: Metadata | None = None
+
+    @property
+    def app_id(self) -> str:
+        return self._app.id
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Delete this client's reply topic and deliver what is queued."""
+        await self._app.stop()
+
+    async def agents(self, *, refresh: bool = False) -> dict[str, AgentInfo]:
+        """The agents the cluster published, by full name."""
+        if self._metadata is None or refresh:
+            self._metadata = await asyncio.to_thread(
+                read_metadata, self._app.conf.bootstrap_servers, self._app.id
+            )
+        return dict(self._metadata.agents)
+
+    async def agent(self, name: str) -> Agent:
+        """A handle to send to agent ``name`` (full or function name)."""
+        if name in self._handles:
+            return self._handles[name]
+        await self.agents()
+        assert self._metadata is not None
+        info = self._metadata.find_agent(name)
+        if info is None:
+            await self.agents(refresh=True)
+            info = self._metadata.find_agent(name)
+        if info is None:
+            known = ", ".join(sorted(self._metadata.agents)) or "none published yet"
+            raise AgentError(
+                f"app {self._app.id!r} has no agent {name!r} (known: {known}); "
+                "is a worker of the app running?"
+            )
+        topic = self._app.topic(
+            info.topic, key_serializer=info.key_serializer, value_serializer=info.value_serializer
+        )
+        handle = Agent(_not_run_here, app=self._app, channel=topic, name=info.name)
+        self._handles[name] = handle
+        return handle
+
+    async def ask(
+        self, agent: str, value: Any = None, *, key: Any = None, timeout: float | None = None
+    ) -> Any:
+        """Send ``value`` to ``agent`` and return its reply."""
+        return await (await self.agent(agent)).ask(value, key=key, timeout=timeout)
+
+    async def cast(self, agent: str, value: Any = None, *, key: Any = None) -> None:
+        """Send ``value`` to ``agent``; no reply."""
+        await (await self.agent(agent)).cast(value, key=key)
+
+    async def send(
+        self,
+        target: str,
+        value: Any = None,
+        *,
+        key: Any = None,
+        partition: int | None = None,
+        reply_to: str | None = None,
+    ) -> RecordMetadata:
+        """Send to an agent (by name) or else a topic; returns where the broker stored it.
+        With ``reply_to`` (a topic or agent topic name) the agent's reply goes there."""
+        await self.agents()
+        assert self._metadata is not None
+        if self._metadata.find_agent(target) is not None:
+            handle = await self.agent(target)
+            future = await handle.send(key=key, value=value, partition=partition, reply_to=reply_to)
+        else:
+            future = await self._app.topic(target).send(key=key, value=value, partition=partition)
+        return await future
+
+    async def map(
+        self,
+        agent: str,
+        values: AsyncIterable[Any] | Iterable[Any],
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Any]:
+        """Replies for ``values`` as they arrive (unordered)."""
+        async for reply in (await self.agent(agent)).map(values, timeout):
+            yield reply
+
+    async def join(
+        self,
+        agent: str,
+        values: AsyncIterable[Any] | Iterable[Any],
+        *,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Replies for ``values`` in input order."""
+        return await (await self.agent(agent)).join(values, timeout)
+
+
+class SyncClient:
+    """The same calls, blocking: an event loop in a background thread does the work."""
+
+    def __init__(self, app_id: str, *, broker: Any = None, **settings: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="shoal-sync-client", daemon=True
+        )
+        self._thread.start()
+        self._client = Client(app_id, broker=broker, **settings)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def agents(self, *, refresh: bool = False) -> dict[str, AgentInfo]:
+        return self._run(self._client.agents(refresh=refresh))
+
+    def ask(
+        self, agent: str, value: Any = None, *, key: Any = None, timeout: float | None = None
+    ) -> Any:
+        return self._run(self._client.ask(agent, value, key=key, timeout=timeout))
+
+    def cast(self, agent: str, value: Any = None, *, key: Any = None) -> None:
+        self._run(self._client.cast(agent, value, key=key))
+
+    def send(self, target: str, value: Any = None, *, key: Any = None, **kw: Any) -> RecordMetadata:
+        return self._run(self._client.send(target, value, key=key, **kw))
+
+    def join(self, agent: str, values: Iterable[Any], *, timeout: float | None = None) -> list[Any]:
+        return self._run(self._client.join(agent, values, timeout=timeout))
+
+    def map(self, agent: str, values: Iterable[Any], *, timeout: float | None = None) -> list[Any]:
+        """Replies in the order they arrived."""
+
+        async def collect() -> list[Any]:
+            return [r async for r in self._client.map(agent, values, timeout=timeout)]
+
+        return self._run(collect())
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
