@@ -220,6 +220,7 @@ class Agent:
                 partition=partition,
                 reply_to=replies.topic,
                 correlation_id=cid,
+                headers=replies.request_headers(),
             )
         except BaseException:
             replies.forget(cid)
@@ -246,7 +247,13 @@ class Agent:
             try:
                 cid = new_correlation_id()
                 future = replies.expect(cid, self.name)
-                await self.send(key=key, value=value, reply_to=replies.topic, correlation_id=cid)
+                await self.send(
+                    key=key,
+                    value=value,
+                    reply_to=replies.topic,
+                    correlation_id=cid,
+                    headers=replies.request_headers(),
+                )
                 results.put_nowait((True, await replies.wait(cid, future, wait)))
             except Exception as exc:
                 results.put_nowait((False, exc))
@@ -298,7 +305,13 @@ class Agent:
         async for key, value in _aiter(items):
             cid = new_correlation_id()
             pending.append((cid, replies.expect(cid, self.name)))
-            await self.send(key=key, value=value, reply_to=replies.topic, correlation_id=cid)
+            await self.send(
+                key=key,
+                value=value,
+                reply_to=replies.topic,
+                correlation_id=cid,
+                headers=replies.request_headers(),
+            )
         return list(
             await asyncio.gather(*(replies.wait(cid, future, wait) for cid, future in pending))
         )

@@ -22,13 +22,17 @@ from shoal.config import Settings, load_settings
 from shoal.events import Event
 from shoal.exceptions import BrokerError, ShoalError
 from shoal.inbox import Inbox
-from shoal.metadata import agent_record, describe, metadata_topic
+from shoal.metadata import agent_record, describe, metadata_topic, metadata_topic_spec
 from shoal.producer import Producer
 from shoal.replies import (
     AGENT,
     CORRELATION_ID,
     ERROR,
+    REPLY_KEEPALIVE_EVERY,
+    ROUTE,
+    HostReplies,
     ReplyConsumer,
+    ReplyFutures,
     drop_reply_topic,
     encode_error,
     keep_alive,
@@ -38,6 +42,8 @@ from shoal.topics import Topic
 log = logging.getLogger(__name__)
 
 TaskFun = Callable[..., Coroutine[Any, Any, None]]
+#: (route, correlation id, reply body, error type or None): hands a reply to a host worker.
+ReplyShortcut = Callable[[str, str, bytes, bytes | None], None]
 
 
 class App:
@@ -53,7 +59,8 @@ class App:
         self.subscribers: dict[str, list[tuple[Topic, Inbox]]] = {}
         self._inboxes: dict[tuple[str, str], Inbox] = {}
         self._producer: Producer | None = None
-        self._replies: ReplyConsumer | None = None
+        self._replies: ReplyFutures | None = None
+        self._reply_shortcut: ReplyShortcut | None = None
         self._reply_keepalive: asyncio.Task[None] | None = None
         self._conductor: Conductor | None = None
         self._running: dict[str, asyncio.Task[Any]] = {}
@@ -183,15 +190,16 @@ class App:
 
     # -- replies -----------------------------------------------------------------------------
 
-    async def ensure_replies(self) -> ReplyConsumer:
-        """This process's reply topic and its consumer, made on the first ``ask``."""
+    async def ensure_replies(self) -> ReplyFutures:
+        """Where this process's replies arrive: its own reply topic and consumer, made on the
+        first ``ask`` (or the host's, for a worker of a supervisor)."""
         await self.ensure_producer()
         if self._replies is None:
             replies = ReplyConsumer(self.id, self.consumer_config())
             await self.declare_topics(
                 [
                     (replies.topic, 1, {"retention.ms": str(int(self.conf.reply_expires * 1000))}),
-                    _metadata_spec(self.id),
+                    metadata_topic_spec(self.id),
                 ]
             )
             replies.start()
@@ -213,29 +221,40 @@ class App:
         """Answer the request behind ``event`` (its result, or the error it raised)."""
         cid_raw = event.message.header(CORRELATION_ID)
         cid = cid_raw.decode() if cid_raw else ""
+        error_type = type(error).__qualname__.encode() if error is not None else None
         replies = self._replies
-        if error is not None:
-            data, error_type = encode_error(error)
-        else:
-            data, error_type = None, None
-        if replies is not None and reply_to == replies.topic and replies.is_waiting(cid):
-            # The asker is this process: skip Kafka.
-            if data is None:
-                data = _encode_plain(value)
-            replies.resolve(cid, data, error_type.encode() if error_type else None)
-            return
-        target = self._topic_named(reply_to)
+        if replies is not None and reply_to == replies.topic:
+            body = encode_error(error)[0] if error is not None else _encode_plain(value)
+            if replies.is_waiting(cid):
+                replies.resolve(cid, body, error_type)  # the asker is this process
+                return
+            route = event.message.header(ROUTE)
+            if route is not None and self._reply_shortcut is not None:
+                # The asker is another worker of this host: the channel, not Kafka.
+                self._reply_shortcut(route.decode(), cid, body, error_type)
+                return
         headers = [(CORRELATION_ID, cid.encode())]
-        agent = event.message.header(AGENT)
-        if agent is not None:
-            headers.append((AGENT, agent))
-        if error_type is not None:
-            headers.append((ERROR, error_type.encode()))
+        for name in (AGENT, ROUTE):
+            header = event.message.header(name)
+            if header is not None:
+                headers.append((name, header))
+        target = self._topic_named(reply_to)
+        data: bytes | None
+        if error is not None:
+            assert error_type is not None
+            data = encode_error(error)[0]
+            headers.append((ERROR, error_type))
         elif target is not None:
             data = target.encode_value(value)  # replying into another agent's topic
         else:
             data = _encode_plain(value)
         self.producer_for_send().send_soon(reply_to, cid.encode(), data, headers=headers)
+
+    def use_host_replies(self, replies: HostReplies, shortcut: ReplyShortcut) -> None:
+        """A supervisor's worker: asks reply to the host's topic; replies to another worker
+        of this host go to ``shortcut`` (the channel) instead of Kafka."""
+        self._replies = replies
+        self._reply_shortcut = shortcut
 
     def _topic_named(self, name: str) -> Topic | None:
         for topic in self.topics:
@@ -374,7 +393,7 @@ class App:
         if self.conf.topic_allow_declare:
             specs = self._topic_specs(declared)
             specs.append((self.conf.dead_letter_topic_name, 1, {}))
-            specs.append(_metadata_spec(self.id))
+            specs.append(metadata_topic_spec(self.id))
             await self.declare_topics(specs)
         # Tell clients which agents run here and how to talk to them.
         for agent in self.agents.values():
@@ -425,7 +444,7 @@ class App:
         for task in list(self._running.values()):
             task.cancel()
         await asyncio.gather(*self._running.values(), return_exceptions=True)
-        if self._replies is not None:
+        if self._replies is not None and self._replies.owns_topic:
             self._replies.stop()
             if self._reply_keepalive is not None:
                 self._reply_keepalive.cancel()
@@ -450,14 +469,6 @@ class App:
         from shoal.cluster.cli import main_for_app
 
         main_for_app(self)
-
-
-#: How often a process with a reply topic says it is alive (clusterctl clean uses it).
-REPLY_KEEPALIVE_EVERY = 60.0
-
-
-def _metadata_spec(app_id: str) -> tuple[str, int, dict[str, str]]:
-    return (metadata_topic(app_id), 1, {"cleanup.policy": "compact"})
 
 
 def _encode_plain(value: Any) -> bytes:

@@ -31,6 +31,11 @@ def metadata_topic(app_id: str) -> str:
     return f"{app_id}-shoal-metadata"
 
 
+def metadata_topic_spec(app_id: str) -> tuple[str, int, dict[str, str]]:
+    """(name, partitions, config) to declare the metadata topic: compacted, one partition."""
+    return (metadata_topic(app_id), 1, {"cleanup.policy": "compact"})
+
+
 def reply_topic_prefix(app_id: str) -> str:
     return f"{app_id}-reply-"
 

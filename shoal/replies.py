@@ -1,10 +1,16 @@
-"""Request/reply for ``ask``: correlation ids, the reply topic of this process, its consumer.
+"""Request/reply for ``ask``: correlation ids, reply topics, and the futures waiting on them.
 
-A request carries two headers: where to reply (``shoal-reply-to``, a topic name) and a
-correlation id. The agent that handles it produces its result to that topic with the same
-correlation id; an agent that raised replies with ``shoal-error`` set, so the asker gets an
-exception instead of waiting forever. When the asker is this very process the reply skips
-Kafka and resolves the waiting future directly.
+A request carries where to reply (``shoal-reply-to``, a topic name), a correlation id and,
+from a worker of a supervisor, a route (``shoal-reply-route``: which worker of that host
+asked). The agent that handles it produces its result to that topic with the same
+correlation id and route; an agent that raised replies with ``shoal-error`` set, so the
+asker gets an exception instead of waiting forever.
+
+Two ways to receive replies: a process of its own (a script, a client, ``clusterctl worker``)
+reads a reply topic of its own (:class:`ReplyConsumer`); a worker of a supervisor shares its
+host's reply topic, which the supervisor reads and routes over the local channel
+(:class:`HostReplies`, with :class:`ReplyRouter` on the supervisor's side). When the asker is
+the replying process, or another worker of its host, the reply skips Kafka.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import confluent_kafka
@@ -29,6 +36,10 @@ REPLY_TO = "shoal-reply-to"
 CORRELATION_ID = "shoal-correlation-id"
 ERROR = "shoal-error"
 AGENT = "shoal-agent"
+ROUTE = "shoal-reply-route"
+
+#: How often a process with a reply topic says it is alive (clusterctl clean uses it).
+REPLY_KEEPALIVE_EVERY = 60.0
 
 _json_encode = msgspec.json.Encoder().encode
 _json_decode = msgspec.json.Decoder().decode
@@ -47,53 +58,22 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-class ReplyConsumer:
-    """This process's reply topic and the futures of the asks waiting on it."""
+class ReplyFutures:
+    """The asks of this process waiting for replies, by correlation id."""
 
-    def __init__(self, app_id: str, consumer_config: dict[str, Any]) -> None:
-        self.topic = f"{app_id}-reply-{uuid.uuid4().hex[:16]}"
-        self._config = {**consumer_config, "group.id": self.topic, "enable.auto.commit": False}
+    #: Where replies to this process go: the ``shoal-reply-to`` of its requests.
+    topic: str
+    #: The ``shoal-reply-route`` of its requests (which worker of the host), or None.
+    route: str | None = None
+
+    def __init__(self) -> None:
         self._pending: dict[str, tuple[asyncio.Future[Any], str]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self.late = 0
         self.received = 0
 
-    @property
-    def started(self) -> bool:
-        return self._thread is not None
-
-    def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        kafka = confluent_kafka.Consumer(self._config)
-        kafka.assign(
-            [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
-        )
-        self._thread = threading.Thread(
-            target=self._run, args=(kafka,), name="shoal-replies", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, kafka: Any) -> None:
-        assert self._loop is not None
-        loop = self._loop
-        try:
-            while not self._stopping.is_set():
-                for msg in kafka.consume(100, 0.1):
-                    if msg.error() is not None:
-                        continue
-                    headers = dict(msg.headers() or ())
-                    cid = headers.get(CORRELATION_ID)
-                    if cid is None:
-                        continue
-                    if loop.is_closed():
-                        return
-                    loop.call_soon_threadsafe(
-                        self.resolve, cid.decode(), msg.value(), headers.get(ERROR)
-                    )
-        finally:
-            kafka.close()
+    def request_headers(self) -> list[tuple[str, bytes]]:
+        """Headers a request needs so its reply finds its way back here."""
+        return [] if self.route is None else [(ROUTE, self.route.encode())]
 
     def expect(self, correlation_id: str, agent: str) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -139,11 +119,106 @@ class ReplyConsumer:
                 f"(correlation id {correlation_id}); is a worker running it?"
             ) from None
 
+    @property
+    def owns_topic(self) -> bool:
+        """True when the reply topic is this process's own (to create and delete)."""
+        return False
+
+    def stop(self) -> None:
+        """Stop receiving replies."""
+
+
+class HostReplies(ReplyFutures):
+    """A supervisor's worker: replies come over the local channel, routed by its supervisor."""
+
+    def __init__(self, topic: str, route: str) -> None:
+        super().__init__()
+        self.topic = topic
+        self.route = route
+
+
+ReplyHandler = Callable[[dict[str, bytes], bytes | None], None]
+
+
+class ReplyConsumer(ReplyFutures):
+    """A reply topic of this process's own and the thread that reads it.
+
+    ``on_reply`` (called on the event loop with the reply's headers and value) defaults to
+    resolving the waiting asks; a supervisor's :class:`ReplyRouter` forwards instead.
+    """
+
+    def __init__(self, app_id: str, consumer_config: dict[str, Any], *, kind: str = "") -> None:
+        super().__init__()
+        self.topic = f"{app_id}-reply-{kind}{uuid.uuid4().hex[:16]}"
+        self._config = {**consumer_config, "group.id": self.topic, "enable.auto.commit": False}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    @property
+    def owns_topic(self) -> bool:
+        return True
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        kafka = confluent_kafka.Consumer(self._config)
+        kafka.assign(
+            [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
+        )
+        self._thread = threading.Thread(
+            target=self._run, args=(kafka,), name="shoal-replies", daemon=True
+        )
+        self._thread.start()
+
+    def on_reply(self, headers: dict[str, bytes], value: bytes | None) -> None:
+        cid = headers.get(CORRELATION_ID)
+        if cid is not None:
+            self.resolve(cid.decode(), value, headers.get(ERROR))
+
+    def _run(self, kafka: Any) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            while not self._stopping.is_set():
+                for msg in kafka.consume(100, 0.1):
+                    if msg.error() is not None:
+                        continue
+                    if loop.is_closed():
+                        return
+                    loop.call_soon_threadsafe(self.on_reply, dict(msg.headers() or ()), msg.value())
+        finally:
+            kafka.close()
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
+
+
+class ReplyRouter(ReplyConsumer):
+    """The supervisor's side: the host's reply topic, each reply passed to ``forward`` with
+    its route (the asking worker's index)."""
+
+    def __init__(
+        self,
+        app_id: str,
+        consumer_config: dict[str, Any],
+        forward: Callable[[str, str, bytes | None, bytes | None], None],
+    ) -> None:
+        super().__init__(app_id, consumer_config, kind="host-")
+        self._forward = forward
+
+    def on_reply(self, headers: dict[str, bytes], value: bytes | None) -> None:
+        cid, route = headers.get(CORRELATION_ID), headers.get(ROUTE)
+        if cid is None or route is None:
+            self.late += 1
+            return
+        self._forward(route.decode(), cid.decode(), value, headers.get(ERROR))
 
 
 async def keep_alive(producer: Producer, app_id: str, reply_topic: str, every: float) -> None:

@@ -20,12 +20,15 @@ import os
 import signal
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from shoal.app import App
 from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
+from shoal.metadata import metadata_topic_spec
+from shoal.replies import REPLY_KEEPALIVE_EVERY, ReplyRouter, drop_reply_topic, keep_alive
 from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.budget import RestartBudget
 from shoal.supervisor.status import (
@@ -81,6 +84,10 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._layout_lock = asyncio.Lock()  # group callbacks and rescaling move partitions
         self._scale_requests: list[int] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: The host's reply topic: read here, each reply routed to the worker that asked.
+        self.router = ReplyRouter(app.id, app.consumer_config(), self._forward_reply)
+        self._reply_keepalive: asyncio.Task[None] | None = None
         self._exit_code = EXIT_OK
         self._signals = 0
         self._server: asyncio.AbstractServer | None = None
@@ -95,6 +102,7 @@ class Supervisor:
         # gunicorn's convention: TTIN adds a worker, TTOU removes one.
         loop.add_signal_handler(signal.SIGTTIN, self.request_scale, 1)
         loop.add_signal_handler(signal.SIGTTOU, self.request_scale, -1)
+        await self._start_router()
         self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
         log.info(
             "supervisor of app %s (pid %d) starting %d workers",
@@ -121,6 +129,30 @@ class Supervisor:
         finally:
             await self._shutdown()
         return self._exit_code
+
+    async def _start_router(self) -> None:
+        app = self.app
+        retention = str(int(self.conf.reply_expires * 1000))
+        await app.declare_topics(
+            [(self.router.topic, 1, {"retention.ms": retention}), metadata_topic_spec(app.id)]
+        )
+        self.router.start()
+        producer = await app.ensure_producer()
+        self._reply_keepalive = asyncio.get_running_loop().create_task(
+            keep_alive(producer, app.id, self.router.topic, REPLY_KEEPALIVE_EVERY)
+        )
+
+    async def _stop_router(self) -> None:
+        self.router.stop()
+        if self._reply_keepalive is not None:
+            self._reply_keepalive.cancel()
+        await drop_reply_topic(
+            self.app.producer_for_send(),
+            {"bootstrap.servers": self.conf.bootstrap_servers},
+            self.app.id,
+            self.router.topic,
+        )
+        await self.app.stop()  # flushes the producer
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
@@ -265,7 +297,13 @@ class Supervisor:
             handle = self.handles[int(hello["index"])]
             handle.link = link
             handle.last_heartbeat = time.monotonic()
-            self._topics.update(hello.get("topics", []))
+            await link.send({"t": channel.WELCOME, "reply_topic": self.router.topic})
+            ready = await link.recv()
+            if ready.get("t") != channel.READY:
+                link.close()
+                return
+            self._topics.update(ready.get("topics", []))
+            handle.last_heartbeat = time.monotonic()
             handle.hello.set()
             log.info("worker %d (pid %d) is ready", handle.index, hello["pid"])
             if handle.partitions:
@@ -274,24 +312,50 @@ class Supervisor:
                     handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(handle.partitions)}
                 )
             while True:
-                await self._on_message(handle, await link.recv())
+                self._on_message(handle, await link.recv())
         except ChannelClosed:
             pass
         finally:
             if handle is not None and handle.link is link:
                 handle.link = None
 
-    async def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
+    def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
+        """Handle one message; never waits, so a slow commit cannot hold up an answer to a
+        revocation (the group's callback waits for that answer, and commits wait for it)."""
         kind = message["t"]
         if kind == channel.HEARTBEAT:
             handle.heartbeat(int(message.get("received", 0)), message.get("lag"))
         elif kind == channel.OFFSETS:
-            ok = await self._commit_for(handle, channel.unpack_offsets(message["offsets"]))
-            await self._send(handle, {"t": channel.COMMITTED, "id": message["id"], "ok": ok})
+            self._background(self._commit_and_answer(handle, message))
         elif kind == channel.REVOKED:
             future = self._revocations.pop(int(message["id"]), None)
             if future is not None and not future.done():
                 future.set_result(channel.unpack_offsets(message["offsets"]))
+        elif kind == channel.REPLY:
+            self._forward_reply(
+                message["route"], message["cid"], message["value"], message["error"]
+            )
+
+    async def _commit_and_answer(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
+        ok = await self._commit_for(handle, channel.unpack_offsets(message["offsets"]))
+        await self._send(handle, {"t": channel.COMMITTED, "id": message["id"], "ok": ok})
+
+    def _forward_reply(
+        self, route: str, cid: str, value: bytes | None, error: bytes | None
+    ) -> None:
+        """A reply for one of this host's workers (from the host's reply topic, or from a
+        neighbour worker over the channel): hand it to the worker that asked."""
+        index = int(route) if route.isdigit() else -1
+        if not 0 <= index < len(self.handles) or self.handles[index].link is None:
+            self.router.late += 1  # that worker is gone; its ask died with it
+            return
+        message = {"t": channel.REPLY, "cid": cid, "value": value, "error": error}
+        self._background(self._send(self.handles[index], message))
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send(self, handle: WorkerHandle, message: dict[str, Any]) -> bool:
         if handle.link is None:
@@ -427,6 +491,7 @@ class Supervisor:
                 handle.process.join(5)
         if self._server is not None:
             self._server.close()
+        await self._stop_router()
         with contextlib.suppress(OSError):
             os.unlink(self.options.socket_path)
             self._dir.rmdir()

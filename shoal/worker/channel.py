@@ -4,9 +4,13 @@ One Unix socket per supervisor; each worker connects once at boot. Messages are 
 type under ``"t"``. Partitions travel as ``[topic, partition]`` lists and offsets as
 ``[topic, partition, offset]``.
 
-Worker -> supervisor: ``hello`` (index, pid, topics), ``hb`` (stats), ``offsets`` (id,
-offsets to commit), ``revoked`` (id, final offsets). Supervisor -> worker: ``assign`` (tps),
-``revoke`` (id, tps), ``committed`` (id, ok), ``stop``.
+Start: the worker says ``hello`` (index, pid); the supervisor answers ``welcome`` (the host's
+reply topic); the worker starts the app and says ``ready`` (the topics it reads).
+
+Then worker -> supervisor: ``hb`` (stats), ``offsets`` (id, offsets to commit), ``revoked``
+(id, final offsets), ``reply`` (route, cid, value, error: a reply for another worker of this
+host). Supervisor -> worker: ``assign`` (tps), ``revoke`` (id, tps), ``committed`` (id, ok),
+``reply`` (cid, value, error: a reply to one of its asks), ``stop``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 import msgpack
 
 HELLO = "hello"
+WELCOME = "welcome"
+READY = "ready"
+REPLY = "reply"
 HEARTBEAT = "hb"
 OFFSETS = "offsets"
 REVOKED = "revoked"

@@ -21,6 +21,7 @@ from typing import Any
 
 from shoal.app import App
 from shoal.exceptions import ShoalError
+from shoal.replies import HostReplies
 from shoal.worker import channel
 from shoal.worker.channel import ChannelClosed, Link
 from shoal.worker.loader import load_app
@@ -91,25 +92,27 @@ class WorkerSession:
         self._ids = itertools.count(1)
         self._commits: dict[int, asyncio.Future[bool]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._replies: HostReplies | None = None
 
     async def run(self) -> int:
         reader, writer = await asyncio.open_unix_connection(self.socket_path)
         self._link = link = Link(reader, writer)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.app.request_stop)
+        await link.send({"t": channel.HELLO, "index": self.index, "pid": os.getpid()})
+        welcome = await link.recv()
+        if welcome.get("t") != channel.WELCOME:
+            log.error("worker %d: expected a welcome, got %r", self.index, welcome.get("t"))
+            return EXIT_BOOT_ERROR
+        # Asks made here are answered through the host's reply topic, read by the supervisor.
+        self._replies = HostReplies(welcome["reply_topic"], str(self.index))
+        self.app.use_host_replies(self._replies, self._reply_to_neighbour)
         try:
             await self.app.start(assigned=True, committer=self._commit)
         except ShoalError as exc:
             log.error("worker %d cannot start the app: %s", self.index, exc)
             return EXIT_BOOT_ERROR
-        await link.send(
-            {
-                "t": channel.HELLO,
-                "index": self.index,
-                "pid": os.getpid(),
-                "topics": self.app.subscribed_topics(),
-            }
-        )
+        await link.send({"t": channel.READY, "topics": self.app.subscribed_topics()})
         serve = loop.create_task(self._serve(link), name="channel")
         beat = loop.create_task(self._heartbeat(link), name="heartbeat")
         try:
@@ -140,6 +143,9 @@ class WorkerSession:
                 self._spawn(self._assign(channel.unpack_tps(message["tps"])))
             elif kind == channel.REVOKE:
                 self._spawn(self._revoke(link, message["id"], channel.unpack_tps(message["tps"])))
+            elif kind == channel.REPLY:
+                if self._replies is not None:
+                    self._replies.resolve(message["cid"], message["value"], message["error"])
             elif kind == channel.COMMITTED:
                 future = self._commits.pop(message["id"], None)
                 if future is not None and not future.done():
@@ -159,6 +165,13 @@ class WorkerSession:
         if not task.cancelled() and task.exception() is not None:
             log.error("worker %d: channel handler failed", self.index, exc_info=task.exception())
             self.app.crash(task.exception())  # type: ignore[arg-type]
+
+    def _reply_to_neighbour(self, route: str, cid: str, value: bytes, error: bytes | None) -> None:
+        """A reply for another worker of this host: over the channel, not through Kafka."""
+        link = self._link
+        if link is not None:
+            message = {"t": channel.REPLY, "route": route, "cid": cid, "value": value}
+            self._spawn(link.send({**message, "error": error}))
 
     async def _assign(self, tps: list[channel.TP]) -> None:
         conductor = self.app.conductor
