@@ -75,3 +75,27 @@ def test_replies_cross_hosts_through_the_askers_host_topic(
     finally:
         codes = (first.stop(), second.stop())
     assert codes == (0, 0), first.log() + second.log()
+
+
+def test_an_ask_survives_the_death_of_the_worker_handling_it(
+    kafka_bootstrap: str, unique: str, tmp_path: Any
+) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    env.update(
+        NUMBERS_STALL_ON="4242",
+        NUMBERS_STALL_MARKER=str(tmp_path / "stalled"),
+        SHOAL_WORKER_STALL_TIMEOUT="3",
+    )
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "1", env=env)
+    try:
+        supervisor.wait_for("this host owns 4 partitions over 1 workers")
+        with SyncClient(unique, broker=kafka_bootstrap) as client:
+            # The worker blocks on 4242 for good; the supervisor kills it, its replacement
+            # processes the request again from the committed offset and answers.
+            answer = client.ask("numbers", 4242, timeout=60)
+        assert answer.split()[0] == "4242"
+        assert "sent no heartbeat" in supervisor.log(200)
+        assert int(answer.split()[2]) != int((tmp_path / "stalled").read_text())
+    finally:
+        code = supervisor.stop()
+    assert code == 0, supervisor.log()

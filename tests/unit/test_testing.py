@@ -29,3 +29,15 @@ async def test_test_context_runs_without_kafka() -> None:
         assert [e for e, _ in ctx.errors] == [bad]
         event = await ctx.put(Add(a=5, b=5))
         assert ctx.results[event.offset] == [10]
+
+
+async def test_a_reply_nobody_waits_for_is_dropped_and_counted() -> None:
+    from shoal.replies import ReplyFutures
+
+    replies = ReplyFutures()
+    future = replies.expect("cid-1", "adding")
+    replies.resolve("cid-1", b"8", None)
+    assert future.result() == 8
+    replies.resolve("cid-1", b"8", None)  # a duplicate, after its asker got the first
+    replies.resolve("cid-unknown", b"1", None)  # an asker that timed out and forgot it
+    assert (replies.received, replies.late) == (1, 2)
