@@ -1,0 +1,1 @@
+"""Benchmark scripts (plain scripts, not tests) and the app modules they run."""
