@@ -19,7 +19,7 @@ from shoal.exceptions import AgentError
 from shoal.inbox import Inbox
 from shoal.producer import RecordMetadata
 from shoal.replies import AGENT, CORRELATION_ID, REPLY_TO, new_correlation_id
-from shoal.streams import Cursor, Stream
+from shoal.streams import AgentStats, Cursor, Stream
 from shoal.topics import HeadersArg, Topic, normalize_headers
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Agent:
         self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
         self.error_policy = on_error or app.conf.agent_error_policy
         self._tasks: list[asyncio.Task[None]] = []
+        self.stats = AgentStats()
         self.__doc__ = fun.__doc__
         self.__wrapped__ = fun
 
@@ -92,7 +93,7 @@ class Agent:
         deliver = deliver or self._deliver
         on_error = on_error or self._on_error
         while True:
-            cursor = Cursor(self.name)
+            cursor = Cursor(self.name, self.stats)
             stream = Stream.from_inbox(
                 self.app,
                 inbox,

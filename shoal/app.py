@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from shoal import metrics
 from shoal.agents import Agent, AgentFun, Sink
 from shoal.conductor import Committer, Conductor
 from shoal.config import Settings, load_settings
@@ -146,7 +147,7 @@ class App:
         key = (owner, topic.get_topic_name())
         inbox = self._inboxes.get(key)
         if inbox is None:
-            inbox = self._inboxes[key] = Inbox(self.conf.stream_buffer_maxsize, lanes)
+            inbox = self._inboxes[key] = Inbox(self.conf.stream_buffer_maxsize, lanes, owner)
             for name in topic.topics:
                 self.subscribers.setdefault(name, []).append((topic, inbox))
             if self._conductor is not None:
@@ -277,6 +278,7 @@ class App:
             self.reply(reply_to.decode(), event, error=exc)
             event.ack()
             return True
+        metrics.record.events_failed(agent.name, event.topic)
         if agent.error_policy == "crash":
             log.error("agent %s raised on %s; stopping the worker", agent.name, where, exc_info=exc)
             self.crash(exc)
@@ -417,12 +419,32 @@ class App:
             await self.declare_topics(self._topic_specs(undeclared))
         self._conductor = Conductor(self, assigned=assigned, committer=committer)
         await self._conductor.start()
+        self.spawn(self._record_metrics(), name="metrics")
         log.info(
             "worker for app %s started: agents %s; topics %s",
             self.id,
             ", ".join(self.agents) or "none",
             ", ".join(self.subscribed_topics()) or "none",
         )
+
+    async def _record_metrics(self, every: float = 1.0) -> None:
+        """Hand what the per-event path counted to the metrics, once a second."""
+        while True:
+            await asyncio.sleep(every)  # the flush period
+            record = metrics.record
+            for agent in self.agents.values():
+                stats = agent.stats
+                if stats.processed > stats.reported:
+                    topic = agent.channel.get_topic_name()
+                    record.events_processed(agent.name, topic, stats.processed - stats.reported)
+                    stats.reported = stats.processed
+                samples, stats.samples = stats.samples, []
+                for seconds in samples:
+                    record.processing_time(agent.name, seconds)
+            for (owner, _topic), inbox in self._inboxes.items():
+                record.inbox_events(owner, inbox.size)
+            if self._replies is not None:
+                record.asks_pending(self._replies.pending)
 
     def _subscribed(self) -> list[Topic]:
         return [topic for subs in self.subscribers.values() for topic, _ in subs]

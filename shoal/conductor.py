@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import TopicPartition
 
+from shoal import metrics
 from shoal.consumer import TP, Batch, ConsumerThread
 from shoal.events import Message
 from shoal.exceptions import DecodeError, ShoalError
@@ -65,6 +67,7 @@ class Conductor:
         self._commit_soon = asyncio.Event()
         self._since_commit = 0
         self._stopping = False
+        self._last_commit_ok = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Conductor:
                 delivered += 1
             tracker.delivered(message.offset, delivered)
         self.stats["received"] += len(batch)
+        self._count_received(batch)
         self._since_commit += len(batch)
         if self._since_commit >= self.app.conf.broker_commit_every:
             self._commit_soon.set()
@@ -146,11 +150,19 @@ class Conductor:
             if inbox.full:
                 await inbox.wait_for_space()
 
+    def _count_received(self, batch: Batch) -> None:
+        per_topic: Counter[str] = Counter(message.topic for message in batch)
+        record = metrics.record
+        for topic, n in per_topic.items():
+            for _topic, inbox in self.app.subscribers.get(topic, []):
+                record.events_received(inbox.owner, topic, n)
+
     def dead_letter(self, message: Message, exc: BaseException) -> None:
         """Send a message that could not be handled to the dead-letter topic, and say so."""
         where = f"{message.topic}[{message.partition}]@{message.offset}"
         log.error("cannot process %s: %s; sent to dead-letter topic %s", where, exc, self.dlq)
         self.stats["dead_lettered"] += 1
+        metrics.record.dead_lettered(message.topic, type(exc).__name__)
         headers = list(message.headers or ())
         headers += [
             (DLQ_ERROR, str(exc).encode()),
@@ -223,6 +235,16 @@ class Conductor:
         if not snapshot or self._consumer is None:
             return {}
         offsets: dict[TP, Any] = {tp: t.committable() for tp, t in snapshot.items()}
+        started = time.perf_counter()
+        try:
+            return await self._commit(snapshot, offsets)
+        finally:
+            metrics.record.commit(time.perf_counter() - started, ok=bool(self._last_commit_ok))
+
+    async def _commit(
+        self, snapshot: dict[TP, PartitionOffsets], offsets: dict[TP, Any]
+    ) -> dict[TP, int]:
+        self._last_commit_ok = False
         await self.app.producer_for_send().barrier()
         offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
         if not offsets:
@@ -230,11 +252,12 @@ class Conductor:
         if self._committer is not None:
             if not await self._committer(offsets):
                 return {}  # not committed this time (a rebalance); the next round retries
-        else:
+        elif self._consumer is not None:
             await self._consumer.commit(offsets)
         for tp, offset in offsets.items():
             snapshot[tp].committed = offset
         self.stats["commits"] += 1
+        self._last_commit_ok = True
         return offsets
 
     # -- assigned mode -----------------------------------------------------------------------
@@ -272,28 +295,28 @@ class Conductor:
             )
         return await self._on_revoke(owned)
 
-    async def lag(self) -> int:
-        """Messages behind the high watermark over the partitions owned here."""
+    async def lag(self) -> tuple[int, dict[TP, int]]:
+        """Messages behind the high watermarks of the partitions owned here, and those high
+        watermarks (from the last fetch responses: no request to the broker)."""
         consumer = self._consumer
         if consumer is None or not self.offsets:
-            return 0
+            return 0, {}
         trackers = list(self.offsets.values())
 
-        def measure(kafka: Any) -> int:
+        def measure(kafka: Any) -> tuple[int, dict[TP, int]]:
             behind = 0
+            highs: dict[TP, int] = {}
             parts = [TopicPartition(t.topic, t.partition) for t in trackers]
             positions = {(p.topic, p.partition): p.offset for p in kafka.position(parts)}
             for tracker in trackers:
                 tp = (tracker.topic, tracker.partition)
                 _low, high = kafka.get_watermark_offsets(TopicPartition(*tp), cached=True)
                 done = tracker.done if tracker.done is not None else positions.get(tp, -1)
-                if high >= 0 and done >= 0:
-                    behind += max(0, high - done)
-            return behind
+                if high >= 0:
+                    highs[tp] = high
+                    if done >= 0:
+                        behind += max(0, high - done)
+            return behind, highs
 
-        result: int = await consumer.call(measure)
+        result: tuple[int, dict[TP, int]] = await consumer.call(measure)
         return result
-
-    def lag_free(self) -> bool:
-        """True when every delivered event is done (nothing in flight)."""
-        return all(t.in_flight == 0 for t in self.offsets.values())

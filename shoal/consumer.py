@@ -31,6 +31,21 @@ Batch = list[Message]
 TP = tuple[str, int]
 
 
+def fetch(kafka: Any, max_messages: int, timeout: float) -> list[Any]:
+    """Wait up to ``timeout`` for the first message, then take what is already there.
+
+    librdkafka's ``consume(n, timeout)`` returns only when it has ``n`` messages or the
+    timeout passed: at a low rate every message would wait the whole timeout (an ask took
+    ~100 ms per leg). Under load the queue is full and this is one ``consume`` as before.
+    """
+    first = kafka.poll(timeout)
+    if first is None:
+        return []
+    if max_messages <= 1:
+        return [first]
+    return [first, *kafka.consume(max_messages - 1, 0)]
+
+
 def to_message(msg: Any) -> Message:
     _kind, ts = msg.timestamp()
     return Message(
@@ -209,7 +224,7 @@ class ConsumerThread:
                     self._wake.wait(0.1)  # nothing to fetch until a stream subscribes
                     self._wake.clear()
                     continue
-                msgs = kafka.consume(self._batch_size, 0.1)
+                msgs = fetch(kafka, self._batch_size, 0.1)
                 if not msgs:
                     continue
                 batch: Batch = []

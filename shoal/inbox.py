@@ -17,9 +17,11 @@ from shoal.events import Event
 class Inbox:
     """A bounded, lane-aware queue of events, cheaper per event than asyncio.Queue."""
 
-    __slots__ = ("_getters", "_lanes", "_space", "maxsize", "size")
+    __slots__ = ("_getters", "_lanes", "_space", "maxsize", "owner", "size")
 
-    def __init__(self, maxsize: int = 4096, lanes: int = 1) -> None:
+    def __init__(self, maxsize: int = 4096, lanes: int = 1, owner: str = "") -> None:
+        #: Who reads it (an agent's name): the ``agent`` label of its metrics.
+        self.owner = owner
         self._lanes: list[deque[Event]] = [deque() for _ in range(lanes)]
         self._getters: list[deque[asyncio.Future[None]]] = [deque() for _ in range(lanes)]
         self._space: asyncio.Future[None] | None = None

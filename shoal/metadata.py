@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import msgspec
 
+from shoal.consumer import fetch
 from shoal.records import Record
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
         deadline = time.monotonic() + timeout
         position = low
         while position < high and time.monotonic() < deadline:
-            for msg in consumer.consume(1000, 0.2):
+            for msg in fetch(consumer, 1000, 0.2):
                 if msg.error() is not None:
                     continue
                 position = int(msg.offset() or 0) + 1

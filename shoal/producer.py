@@ -24,6 +24,7 @@ from typing import Any
 
 import confluent_kafka
 
+from shoal import metrics
 from shoal.events import Headers
 from shoal.exceptions import BrokerError
 
@@ -202,6 +203,8 @@ class Producer:
         errors = [e for g in done for e in g.errors]
         if errors:
             self.failed += len(errors)
+            for error in errors:
+                metrics.record.produce_error(error.split("[", 1)[0])
             shown = "; ".join(errors[:5])
             raise DeliveryError(f"{len(errors)} produced messages failed: {shown}")
 

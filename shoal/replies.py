@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ import confluent_kafka
 import msgspec
 from confluent_kafka.admin import AdminClient
 
+from shoal import metrics
+from shoal.consumer import fetch
 from shoal.exceptions import AskTimeoutError, RemoteAgentError
 from shoal.metadata import metadata_topic, reply_alive_record, reply_gone_record
 from shoal.producer import Producer
@@ -67,7 +70,7 @@ class ReplyFutures:
     route: str | None = None
 
     def __init__(self) -> None:
-        self._pending: dict[str, tuple[asyncio.Future[Any], str]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[Any], str, float]] = {}
         self.late = 0
         self.received = 0
 
@@ -77,8 +80,14 @@ class ReplyFutures:
 
     def expect(self, correlation_id: str, agent: str) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[correlation_id] = (future, agent)
+        self._pending[correlation_id] = (future, agent, time.perf_counter())
+        metrics.record.ask_sent(agent)
         return future
+
+    @property
+    def pending(self) -> int:
+        """Asks waiting for their reply."""
+        return len(self._pending)
 
     def forget(self, correlation_id: str) -> None:
         self._pending.pop(correlation_id, None)
@@ -91,12 +100,14 @@ class ReplyFutures:
         entry = self._pending.pop(correlation_id, None)
         if entry is None:
             self.late += 1
+            metrics.record.late_reply()
             log.debug("dropped a reply for %s: nobody waits for it (timed out?)", correlation_id)
             return
-        future, agent = entry
+        future, agent, sent_at = entry
         if future.done():
             return
         self.received += 1
+        metrics.record.ask_reply(agent, time.perf_counter() - sent_at, error is not None)
         try:
             decoded = _json_decode(value) if value else None
         except msgspec.DecodeError as exc:
@@ -114,6 +125,7 @@ class ReplyFutures:
         except TimeoutError:
             entry = self._pending.pop(correlation_id, None)
             agent = entry[1] if entry else "?"
+            metrics.record.ask_timeout(agent)
             raise AskTimeoutError(
                 f"no reply from agent {agent!r} within {timeout:g} s "
                 f"(correlation id {correlation_id}); is a worker running it?"
@@ -184,7 +196,7 @@ class ReplyConsumer(ReplyFutures):
         loop = self._loop
         try:
             while not self._stopping.is_set():
-                for msg in kafka.consume(100, 0.1):
+                for msg in fetch(kafka, 100, 0.1):
                     if msg.error() is not None:
                         continue
                     if loop.is_closed():

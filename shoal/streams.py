@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -30,14 +31,37 @@ _UNSAFE_TOPIC_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")
 
 
+class AgentStats:
+    """Counts kept on the per-event path and read once a second for metrics: plain integer
+    increments here, prometheus-client's (much dearer) calls only at the flush."""
+
+    __slots__ = ("processed", "reported", "samples")
+
+    #: Processing-time samples kept between two flushes (every 16th event is timed).
+    MAX_SAMPLES = 256
+
+    def __init__(self) -> None:
+        self.processed = 0
+        self.reported = 0
+        self.samples: list[float] = []
+
+
 class Cursor:
     """The event an agent instance is working on; shared by all streams derived in it."""
 
-    __slots__ = ("current_event", "owner")
+    __slots__ = ("current_event", "owner", "started", "stats")
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, stats: AgentStats | None = None) -> None:
         self.current_event: Event | None = None
         self.owner = owner
+        self.stats = stats
+        self.started = 0.0
+
+
+def _count_done(cursor: Cursor, stats: AgentStats) -> None:
+    stats.processed += 1
+    if not stats.processed & 15 and len(stats.samples) < AgentStats.MAX_SAMPLES:
+        stats.samples.append(time.perf_counter() - cursor.started)
 
 
 def _present_value(event: Event) -> Any:
@@ -104,6 +128,7 @@ class Stream(Generic[T]):
 
     async def __anext__(self) -> Any:
         done = self._unacked
+        cursor = self._cursor
         if done is not None:  # _ack_previous(), inlined: this runs once per event
             self._unacked = None
             if self._autoack:
@@ -112,9 +137,13 @@ class Stream(Generic[T]):
                 else:
                     for previous in done:
                         previous.ack()
+            if cursor.stats is not None:
+                _count_done(cursor, cursor.stats)
         event = await self._get_event()
         self._unacked = event
-        self._cursor.current_event = event
+        cursor.current_event = event
+        if cursor.stats is not None:
+            cursor.started = time.perf_counter()
         return self._present(event)
 
     def _ack_previous(self) -> None:
@@ -122,6 +151,8 @@ class Stream(Generic[T]):
         if done is None:
             return
         self._unacked = None
+        if self._cursor.stats is not None:
+            _count_done(self._cursor, self._cursor.stats)
         if not self._autoack:
             return
         if isinstance(done, Event):

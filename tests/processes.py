@@ -27,6 +27,7 @@ def numbers_env(bootstrap: str, unique: str, partitions: int = 4) -> dict[str, s
         NUMBERS_OUT=f"{unique}-out",
         NUMBERS_PARTITIONS=str(partitions),
         PYTHONPATH=str(ROOT),
+        SHOAL_METRICS_PORT="0",  # parallel tests: each supervisor picks a free port
     )
     return env
 
@@ -97,6 +98,8 @@ class OutputReader:
         self.pids_by_partition: defaultdict[int, set[int]] = defaultdict(set)
         self.first_seen: dict[tuple[int, int], int] = {}
         self.arrivals: list[tuple[int, int, int]] = []  # (value, partition, pid) in order
+        #: (time produced by the worker, value, partition, pid), in arrival order.
+        self.stamped: list[tuple[float, int, int, int]] = []
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -114,7 +117,51 @@ class OutputReader:
             self.seen[value] += 1
             self.pids_by_partition[partition].add(pid)
             self.arrivals.append((value, partition, pid))
+            _kind, stamp = msg.timestamp()
+            self.stamped.append((stamp / 1000.0, value, partition, pid))
         return len(self.seen)
+
+    def wait_assigned(self, timeout: float = 60.0) -> None:
+        """Poll until the reader's group gave it the topic's partitions (joining takes a few
+        seconds): outputs are read as they come from then on."""
+        wait_until_sync(
+            lambda: self.poll(0.1) is not None and self._consumer.assignment(),
+            timeout,
+            "the output reader to be assigned",
+        )
+
+    def partitions_of(self, pid: int) -> set[int]:
+        """The partitions ``pid`` wrote output for."""
+        return {p for p, pids in self.pids_by_partition.items() if pid in pids}
+
+    def resumed_at(self, partitions: set[int], after: float, not_pid: int) -> dict[int, float]:
+        """For each of ``partitions``, when (wall clock, as stamped by the producing worker)
+        it first had output after ``after`` from a process other than ``not_pid``."""
+        first: dict[int, float] = {}
+        for stamp, _value, partition, pid in self.stamped:
+            if partition in partitions and pid != not_pid and stamp >= after:
+                first[partition] = min(stamp, first.get(partition, stamp))
+        return first
+
+    def read_to_end(self, timeout: float) -> None:
+        """Poll until every partition of the output topic was read up to its end as it is
+        now (so late duplicates are counted too)."""
+        assignment = self._consumer.assignment()
+        assert assignment, "read_to_end before the reader was assigned its partitions"
+        ends = {
+            (tp.topic, tp.partition): self._consumer.get_watermark_offsets(tp, timeout=10)[1]
+            for tp in assignment
+        }
+
+        def at_end() -> bool:
+            self.poll(0.1)
+            positions = self._consumer.position(assignment)
+            return all(
+                ends[(tp.topic, tp.partition)] <= 0 or tp.offset >= ends[(tp.topic, tp.partition)]
+                for tp in positions
+            )
+
+        wait_until_sync(at_end, timeout, "the end of the output topic")
 
     def read_until(self, total: int, timeout: float) -> None:
         wait_until_sync(lambda: self.poll() >= total, timeout, f"{total} distinct outputs")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 import click
 import msgspec
 
+from shoal import logs
 from shoal.cluster.kafka_cmd import kafka
 from shoal.exceptions import ShoalError
 from shoal.worker.loader import load_app as _load_app
@@ -20,11 +20,9 @@ from shoal.worker.loader import load_app as _load_app
 #: Exit code of a worker whose app cannot be imported or booted: not worth a restart.
 EXIT_BOOT_ERROR = 3
 
-LOG_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
+def setup_logging(level: str, fmt: str = "text", app_id: str = "-") -> None:
+    logs.setup_logging(level, fmt, app_id=app_id, worker=None)
 
 
 def load_app(spec: str) -> Any:
@@ -39,6 +37,14 @@ class _Context:
     def __init__(self, app_spec: str | None, preset: Any = None) -> None:
         self.app_spec = app_spec
         self.preset = preset
+        self.log_level = "info"
+        self.log_format: str | None = None
+
+    def setup_logging_for(self, app: Any, level: str | None = None) -> str:
+        """Log lines that name the app, in the format asked for or the app's setting."""
+        fmt = self.log_format or app.conf.log_format
+        setup_logging(level or self.log_level, fmt, app.id)
+        return str(fmt)
 
     def app(self) -> Any:
         if self.preset is not None:
@@ -65,8 +71,14 @@ class _Context:
     type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
     help="Log level.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or one JSON object each (default: the app's log_format).",
+)
 @click.pass_context
-def cli(ctx: click.Context, app_spec: str | None, loglevel: str) -> None:
+def cli(ctx: click.Context, app_spec: str | None, loglevel: str, log_format: str | None) -> None:
     """Run and operate shoal apps: workers, sending values, a development Kafka broker.
 
     \b
@@ -77,9 +89,11 @@ def cli(ctx: click.Context, app_spec: str | None, loglevel: str) -> None:
       clusterctl -A examples.agent worker      # run the app's agents in one process
       clusterctl -A examples.agent send adding '{"a": 4, "b": 4}'
     """
-    setup_logging(loglevel)
+    setup_logging(loglevel, log_format or "text")
     if ctx.obj is None:
         ctx.obj = _Context(app_spec)
+    ctx.obj.log_level = loglevel
+    ctx.obj.log_format = log_format
 
 
 @cli.command()
@@ -94,13 +108,12 @@ def worker(obj: _Context, loglevel: str | None) -> None:
     """
     from shoal.worker import run_worker
 
-    if loglevel:
-        setup_logging(loglevel)
     try:
         app = obj.app()
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(EXIT_BOOT_ERROR)
+    obj.setup_logging_for(app, loglevel)
     try:
         code = run_worker(app)
     except ShoalError as exc:
@@ -141,9 +154,9 @@ def up(obj: _Context, workers: int | None) -> None:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(EXIT_BOOT_ERROR)
     count = workers or app.conf.workers
-    level = logging.getLevelName(logging.getLogger().level).lower()
+    fmt = obj.setup_logging_for(app)
     install_event_loop_policy()
-    supervisor = Supervisor(app, spec, count, log_level=level, log_format=LOG_FORMAT)
+    supervisor = Supervisor(app, spec, count, log_level=obj.log_level, log_format=fmt)
     sys.exit(asyncio.run(supervisor.run()))
 
 

@@ -16,6 +16,7 @@ what is allowed, so a typo fails at start instead of being ignored.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -97,6 +98,26 @@ def _optional_name(value: Any) -> str | None:
     return None if value is None or value == "" else _name(value)
 
 
+def _host(value: Any) -> str:
+    text = str(value).strip()
+    if ":" in text:  # only an IPv6 address has colons
+        try:
+            ipaddress.IPv6Address(text.strip("[]"))
+        except ValueError:
+            raise _Invalid("expected a host name or IP address, e.g. 127.0.0.1") from None
+        return text.strip("[]")
+    if not re.fullmatch(r"[A-Za-z0-9.-]+", text):
+        raise _Invalid("expected a host name or IP address, e.g. 127.0.0.1")
+    return text
+
+
+def _port(value: Any) -> int:
+    port = _int(0)(value)
+    if port > 65535:
+        raise _Invalid("expected a port number from 0 (any free port) to 65535")
+    return port
+
+
 def _serializer(value: Any) -> str:
     text = str(value).strip()
     parts = text.split("|")
@@ -167,6 +188,10 @@ class Settings:
     agent_error_policy: str = "crash"
     dead_letter_topic: str = "{id}-dead-letters"
     log_level: str = "info"
+    log_format: str = "text"
+    metrics_enabled: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 6066
     workers: int = 1
     worker_heartbeat_interval: float = 1.0
     worker_stall_timeout: float = 15.0
@@ -214,6 +239,10 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "agent_error_policy": _choice("crash", "continue"),
     "dead_letter_topic": _template,
     "log_level": _choice(*_LOG_LEVELS),
+    "log_format": _choice("text", "json"),
+    "metrics_enabled": _bool,
+    "metrics_host": _host,
+    "metrics_port": _port,
     "workers": _int(1),
     "worker_heartbeat_interval": _seconds,
     "worker_stall_timeout": _seconds,

@@ -24,13 +24,16 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from shoal import metrics
 from shoal.app import App
 from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
 from shoal.metadata import metadata_topic_spec
 from shoal.replies import REPLY_KEEPALIVE_EVERY, ReplyRouter, drop_reply_topic, keep_alive
+from shoal.supervisor import metrics_server
 from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.budget import RestartBudget
+from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.status import (
     ProcessSampler,
     SupervisorStatus,
@@ -88,6 +91,8 @@ class Supervisor:
         #: The host's reply topic: read here, each reply routed to the worker that asked.
         self.router = ReplyRouter(app.id, app.consumer_config(), self._forward_reply)
         self._reply_keepalive: asyncio.Task[None] | None = None
+        self.metrics: MetricsServer | None = None
+        self._metrics_dir = self._dir / "metrics"
         self._exit_code = EXIT_OK
         self._signals = 0
         self._server: asyncio.AbstractServer | None = None
@@ -103,6 +108,8 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGTTIN, self.request_scale, 1)
         loop.add_signal_handler(signal.SIGTTOU, self.request_scale, -1)
         await self._start_router()
+        if self.conf.metrics_enabled:
+            self._start_metrics()
         self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
         log.info(
             "supervisor of app %s (pid %d) starting %d workers",
@@ -141,6 +148,28 @@ class Supervisor:
         self._reply_keepalive = asyncio.get_running_loop().create_task(
             keep_alive(producer, app.id, self.router.topic, REPLY_KEEPALIVE_EVERY)
         )
+
+    def _start_metrics(self) -> None:
+        """The host's /metrics; before any worker starts, so they inherit its directory.
+
+        A port in use is reported and the cluster runs on without the endpoint: metrics
+        matter, but not more than processing the events."""
+        conf = self.conf
+        metrics.setup_multiprocess(self._metrics_dir)
+        try:
+            self.metrics = metrics_server.start(
+                conf.metrics_host, conf.metrics_port, self._metrics_dir, app_id=self.app.id
+            )
+        except OSError as exc:
+            log.error(
+                "cannot serve metrics on %s:%d (%s): running without /metrics; set "
+                "metrics_port to a free port (0 picks one) or metrics_enabled = false",
+                conf.metrics_host,
+                conf.metrics_port,
+                exc,
+            )
+            return
+        log.info("metrics on %s", self.metrics.url)
 
     async def _stop_router(self) -> None:
         self.router.stop()
@@ -219,6 +248,13 @@ class Supervisor:
         for handle in self.handles:
             sample = self.sampler.sample(handle.pid) if handle.alive() else None
             handle.rss, handle.cpu = sample if sample is not None else (0, 0.0)
+            if self.metrics is not None:
+                self.metrics.supervisor.worker_sample(
+                    handle.index,
+                    rss_bytes=handle.rss,
+                    cpu_percent=handle.cpu,
+                    partitions=len(handle.partitions),
+                )
             if max_rss and handle.rss > max_rss and not handle.stopping:
                 log.warning(
                     "worker %d (pid %d) uses %.0f MiB, over worker_max_memory_mb=%d: recycling it",
@@ -251,6 +287,8 @@ class Supervisor:
             code = process.exitcode
             handle.process = None
             self.sampler.forget(process.pid)
+            if self.metrics is not None:
+                self.metrics.worker_exited(process.pid)
             if self._stop.is_set():
                 continue
             if code == EXIT_BOOT_ERROR:
@@ -282,6 +320,8 @@ class Supervisor:
                     "worker %d (pid %d) exited (%s); replacing it", handle.index, process.pid, cause
                 )
             handle.restarts += 1
+            if self.metrics is not None:
+                self.metrics.supervisor.worker_restarted(handle.index, cause)
             self._spawn(handle)
 
     # -- the channel -------------------------------------------------------------------------
@@ -325,6 +365,9 @@ class Supervisor:
         kind = message["t"]
         if kind == channel.HEARTBEAT:
             handle.heartbeat(int(message.get("received", 0)), message.get("lag"))
+            if self.metrics is not None and message.get("highs"):
+                highs = channel.unpack_offsets(message["highs"])
+                self.metrics.supervisor.high_watermarks(handle.index, highs)
         elif kind == channel.OFFSETS:
             self._background(self._commit_and_answer(handle, message))
         elif kind == channel.REVOKED:
@@ -377,11 +420,15 @@ class Supervisor:
         except ShoalError as exc:
             log.warning("commit for worker %d failed (retried next round): %s", handle.index, exc)
             return False
+        if self.metrics is not None:
+            self.metrics.supervisor.committed(mine)
         return True
 
     # -- the group ---------------------------------------------------------------------------
 
     async def _on_group_assign(self, tps: list[TP]) -> dict[TP, int]:
+        if self.metrics is not None:
+            self.metrics.supervisor.rebalance("assign")
         async with self._layout_lock:
             self.owned.update(tps)
             layout = plan(self.owned, self.workers)
@@ -396,6 +443,9 @@ class Supervisor:
     async def _on_group_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """Ask each owning worker to drain and report; their final offsets get committed."""
         gone = set(tps)
+        if self.metrics is not None:
+            self.metrics.supervisor.rebalance("revoke")
+            self.metrics.supervisor.forget_partitions(gone)
         async with self._layout_lock:
             final = await self._take_back(
                 {h.index: h.partitions & gone for h in self.handles if h.partitions & gone}
@@ -437,6 +487,8 @@ class Supervisor:
         """Change the number of workers on this host and move partitions locally:
         revoke from the old owners (drain, report, commit), then assign to the new ones."""
         target = self.workers + delta
+        if self.metrics is not None:
+            self.metrics.supervisor.rebalance("scale")
         if target < 1:
             log.warning("cannot scale below one worker")
             return
@@ -492,6 +544,10 @@ class Supervisor:
         if self._server is not None:
             self._server.close()
         await self._stop_router()
+        if self.metrics is not None:
+            self.metrics.stop()
+        if self.conf.metrics_enabled:
+            metrics.teardown_multiprocess(self._metrics_dir)
         with contextlib.suppress(OSError):
             os.unlink(self.options.socket_path)
             self._dir.rmdir()

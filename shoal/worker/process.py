@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from shoal import logs, metrics
 from shoal.app import App
 from shoal.exceptions import ShoalError
 from shoal.replies import HostReplies
@@ -54,15 +55,13 @@ def run(
     """Entry point of a worker process (the target the supervisor spawns)."""
     # A terminal's Ctrl-C reaches the whole process group: the supervisor decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(
-        level=log_level.upper(),
-        format=log_format.replace("%(process)d", f"worker {index} %(process)d"),
-        stream=sys.stderr,
-        force=True,
-    )
+    logs.setup_logging(log_level, log_format, app_id="-", worker=index)
     set_title(f"shoal worker {index}")
     try:
         app = load_app(app_spec)
+        logs.setup_logging(log_level, log_format, app_id=app.id, worker=index)
+        # Before the app records anything: the supervisor exported the metrics directory.
+        metrics.configure(app_id=app.id, worker=index, enabled=app.conf.metrics_enabled)
     except ShoalError as exc:
         log.error("worker %d cannot load the app: %s", index, exc)
         sys.exit(EXIT_BOOT_ERROR)
@@ -209,8 +208,9 @@ class WorkerSession:
         assert conductor is not None
         while True:
             lag: int | None = None
+            highs: dict[channel.TP, int] = {}
             with contextlib.suppress(ShoalError):
-                lag = await conductor.lag()
+                lag, highs = await conductor.lag()
             await link.send(
                 {
                     "t": channel.HEARTBEAT,
@@ -218,6 +218,7 @@ class WorkerSession:
                     "received": conductor.stats["received"],
                     "partitions": channel.pack_tps(conductor.offsets),
                     "lag": lag,
+                    "highs": channel.pack_offsets(highs),
                 }
             )
             await asyncio.sleep(self.heartbeat_interval)  # the heartbeat's period

@@ -1,0 +1,221 @@
+"""The host's ``/metrics``, served by the supervisor.
+
+One HTTP endpoint per host: the workers' metrics, summed from the multiprocess directory
+(:func:`shoal.metrics.multiprocess_collector`), and the supervisor's own
+(:class:`SupervisorMetrics`). The server is prometheus_client's WSGI server in a daemon thread:
+a scrape never waits for the supervisor's event loop, and a busy loop never delays a scrape.
+
+The supervisor's series are rendered from plain state at scrape time instead of being
+prometheus_client metrics: they describe what the supervisor knows *now* (which worker owns
+which partition, which workers exist), so a partition that moved or a worker slot that was
+scaled away simply stops being rendered, with no stale series to remove. It also keeps them
+out of the multiprocess files whatever order prometheus_client and the environment variable
+were set up in this process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from shoal import metrics
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client.metrics_core import Metric
+
+TP = tuple[str, int]
+
+#: Why a worker was replaced; the supervisor's ``handle.cause`` values.
+RESTART_CAUSES = ("crash", "stall", "memory")
+
+
+@dataclass
+class _Worker:
+    rss_bytes: int = 0
+    cpu_percent: float = 0.0
+    partitions: int = 0
+    highs: dict[TP, int] = field(default_factory=dict)
+
+
+class SupervisorMetrics(Collector):
+    """What the supervisor knows about its workers and the group, as metrics.
+
+    Setters are called from the supervisor's event loop; :meth:`collect` from the HTTP thread:
+    a lock keeps a scrape from reading half an update.
+    """
+
+    def __init__(self, app_id: str) -> None:
+        self.app_id = app_id
+        self._lock = threading.Lock()
+        self._workers: dict[int, _Worker] = {}
+        self._restarts: defaultdict[tuple[int, str], int] = defaultdict(int)
+        self._rebalances: defaultdict[str, int] = defaultdict(int)
+        self._committed: dict[TP, int] = {}
+
+    # -- setters (the supervisor's loop) -----------------------------------------------------
+
+    def worker_sample(
+        self, worker: int, *, rss_bytes: int, cpu_percent: float, partitions: int
+    ) -> None:
+        """The per-second psutil sample of a worker, and how many partitions it owns."""
+        with self._lock:
+            state = self._workers.setdefault(worker, _Worker())
+            state.rss_bytes, state.cpu_percent, state.partitions = (
+                rss_bytes,
+                cpu_percent,
+                partitions,
+            )
+
+    def worker_restarted(self, worker: int, cause: str) -> None:
+        """A worker's process was replaced; ``cause``: crash, stall, memory (or another
+        reason the supervisor gives, such as ``exit 0``)."""
+        with self._lock:
+            self._restarts[(worker, cause)] += 1
+            state = self._workers.get(worker)
+            if state is not None:
+                state.highs.clear()  # its replacement reports its own on the first heartbeat
+
+    def forget_worker(self, worker: int) -> None:
+        """A worker slot that no longer exists (scaled down): its gauges go; its restart
+        counts stay (a counter that vanishes would read as a reset)."""
+        with self._lock:
+            self._workers.pop(worker, None)
+
+    def rebalance(self, kind: str) -> None:
+        """A group callback ran (``assign`` or ``revoke``) or a local rescale moved
+        partitions (``scale``)."""
+        with self._lock:
+            self._rebalances[kind] += 1
+
+    def high_watermarks(self, worker: int, highs: Mapping[TP, int]) -> None:
+        """The high watermarks of the partitions a worker owns (from its heartbeat). Replaces
+        what that worker reported before, so a partition it gave up stops being rendered."""
+        with self._lock:
+            self._workers.setdefault(worker, _Worker()).highs = dict(highs)
+
+    def committed(self, offsets: Mapping[TP, int]) -> None:
+        """Offsets the group now has committed (after a commit, or read at assignment)."""
+        with self._lock:
+            self._committed.update(offsets)
+
+    def forget_partitions(self, tps: Iterable[TP]) -> None:
+        """Partitions this host no longer owns (group revoke): their lag is another host's."""
+        with self._lock:
+            for tp in tps:
+                self._committed.pop(tp, None)
+                for state in self._workers.values():
+                    state.highs.pop(tp, None)
+
+    # -- the scrape (HTTP thread) ------------------------------------------------------------
+
+    def collect(self) -> Iterable[Metric]:
+        app = self.app_id
+        rss = GaugeMetricFamily(
+            "shoal_worker_rss_bytes",
+            "Resident memory of a worker (psutil).",
+            labels=["app", "worker"],
+        )
+        cpu = GaugeMetricFamily(
+            "shoal_worker_cpu_percent",
+            "CPU use of a worker over the last sample (psutil; 100 = one core).",
+            labels=["app", "worker"],
+        )
+        owned = GaugeMetricFamily(
+            "shoal_partitions_owned", "Partitions a worker owns.", labels=["app", "worker"]
+        )
+        lag = GaugeMetricFamily(
+            "shoal_consumer_lag",
+            "High watermark minus committed offset, per partition owned by this host.",
+            labels=["app", "worker", "topic", "partition"],
+        )
+        workers = GaugeMetricFamily("shoal_workers", "Worker slots of this host.", labels=["app"])
+        restarts = CounterMetricFamily(
+            "shoal_worker_restarts",
+            "Worker processes replaced, by cause.",
+            labels=["app", "worker", "cause"],
+        )
+        rebalances = CounterMetricFamily(
+            "shoal_rebalances",
+            "Partition moves: group assign/revoke callbacks and local rescales.",
+            labels=["app", "kind"],
+        )
+        with self._lock:
+            workers.add_metric([app], len(self._workers))
+            for index, state in sorted(self._workers.items()):
+                label = str(index)
+                rss.add_metric([app, label], state.rss_bytes)
+                cpu.add_metric([app, label], state.cpu_percent)
+                owned.add_metric([app, label], state.partitions)
+                for (topic, partition), high in sorted(state.highs.items()):
+                    done = self._committed.get((topic, partition))
+                    if done is not None and high >= 0 and done >= 0:
+                        lag.add_metric([app, label, topic, str(partition)], max(0, high - done))
+            for cause in RESTART_CAUSES:  # zeros too: rate() needs the series before the 1st
+                for index in self._workers:
+                    self._restarts.setdefault((index, cause), 0)
+            for (index, cause), count in sorted(self._restarts.items()):
+                restarts.add_metric([app, str(index), cause], count)
+            for kind, count in sorted(self._rebalances.items()):
+                rebalances.add_metric([app, kind], count)
+        return [rss, cpu, owned, lag, workers, restarts, rebalances]
+
+
+class MetricsServer:
+    """``/metrics`` of this host over HTTP, from a daemon thread."""
+
+    def __init__(self, host: str, port: int, path: str | Path | None, *, app_id: str) -> None:
+        self.registry = CollectorRegistry()
+        self.supervisor = SupervisorMetrics(app_id)
+        self.registry.register(self.supervisor)
+        self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            self.registry.register(metrics.multiprocess_collector(self.path))
+        self._httpd: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.host = host
+        self.port = port
+
+    def start(self) -> None:
+        self._httpd, self._thread = start_http_server(self.port, self.host, self.registry)
+        self.port = int(self._httpd.server_port)  # the real one when asked for port 0
+
+    def worker_exited(self, pid: int) -> None:
+        """Bookkeeping for a dead worker's files (see :func:`shoal.metrics.mark_worker_dead`)."""
+        if self.path is not None:
+            metrics.mark_worker_dead(pid, self.path)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+def start(host: str, port: int, path: str | Path | None, *, app_id: str) -> MetricsServer:
+    """Serve ``/metrics`` on ``host:port`` (port 0: any free port, see ``server.port``).
+
+    ``path`` is the multiprocess directory the workers write to (``None``: the supervisor's
+    own series only; a single-process app can register its recorder's registry in
+    ``server.registry``).
+    """
+    server = MetricsServer(host, port, path, app_id=app_id)
+    server.start()
+    return server
