@@ -85,7 +85,7 @@ def cli(ctx: click.Context, app_spec: str | None, loglevel: str, log_format: str
     Examples:
       clusterctl kafka up                      # a local Kafka broker on 127.0.0.1:9092
       clusterctl -A examples.agent up -w 4     # a supervisor and 4 worker processes
-      clusterctl -A examples.agent status      # what they are doing
+      clusterctl -A examples.agent status      # what they are doing (top: live)
       clusterctl -A examples.agent worker      # run the app's agents in one process
       clusterctl -A examples.agent send adding '{"a": 4, "b": 4}'
     """
@@ -172,6 +172,34 @@ def status(obj: _Context) -> None:
         click.echo(render_table(read_status(status_path(app.id))))
     except ShoalError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@cli.command()
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds.")
+@click.option("--count", type=int, default=0, help="Stop after this many screens (0: Ctrl-C).")
+@click.pass_obj
+def top(obj: _Context, interval: float, count: int) -> None:
+    """A live view of `clusterctl status`, redrawn every --interval seconds."""
+    import time
+
+    from shoal.supervisor.status import read_status, render_table, status_path
+
+    app = obj.app()
+    path = status_path(app.id)
+    shown = 0
+    try:
+        while not count or shown < count:
+            try:
+                screen = render_table(read_status(path))
+            except ShoalError as exc:
+                screen = f"{exc}"
+            click.clear()
+            click.echo(f"{screen}\n\n(every {interval:g} s; Ctrl-C quits)")
+            shown += 1
+            if not count or shown < count:
+                time.sleep(interval)  # the refresh period of the view
+    except KeyboardInterrupt:
+        pass
 
 
 @cli.command()

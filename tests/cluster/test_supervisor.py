@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 
 import pytest
@@ -25,6 +27,9 @@ def test_four_workers_own_disjoint_partitions_and_process_everything(
         status = Clusterctl("tests.apps.numbers_app", "status", env=env)
         assert status.proc.wait(30) == 0, status.log()
         table = "".join(status.lines)
+        top = Clusterctl("tests.apps.numbers_app", "top", "--count", "1", env=env)
+        assert top.proc.wait(30) == 0, top.log()
+        assert re.search(r"WORKER\s+PID", top.log()) and "in[0,4,8,12]" in top.log()
     finally:
         code = supervisor.stop()
         reader.close()
@@ -89,3 +94,20 @@ def test_a_second_sigint_exits_at_once(kafka_bootstrap: str, unique: str) -> Non
         supervisor.kill()
     assert code == 1
     assert "second SIGINT" in supervisor.log()
+
+
+def test_json_logs_name_the_app_the_worker_and_the_pid(kafka_bootstrap: str, unique: str) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    supervisor = Clusterctl(
+        "tests.apps.numbers_app", "--log-format", "json", "up", "--workers", "1", env=env
+    )
+    try:
+        supervisor.wait_for("this host owns 4 partitions over 1 workers")
+    finally:
+        code = supervisor.stop()
+    assert code == 0, supervisor.log()
+    entries = [json.loads(line) for line in supervisor.lines if line.startswith("{")]
+    assert len(entries) == len([line for line in supervisor.lines if line.strip()])
+    assert {e["worker"] for e in entries} == {"supervisor", "0"}
+    assert {e["app"] for e in entries if e["worker"] == "0"} == {unique}
+    assert all(isinstance(e["pid"], int) and e["message"] for e in entries)
