@@ -34,6 +34,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 import shoal
+from shoal import metrics
 from shoal.worker.runner import install_event_loop_policy
 
 BROKER_ENV = "SHOAL_BENCH_BROKER"
@@ -253,6 +254,7 @@ async def _run_shoal(
     commit_every: int | None,
     profiler: cProfile.Profile | None,
     created: list[str],
+    with_metrics: bool = False,
 ) -> Result:
     settings: dict[str, Any] = {}
     if commit_every is not None:
@@ -266,6 +268,8 @@ async def _run_shoal(
         **settings,
     )
     created.append(app.conf.dead_letter_topic_name)  # the app declares it: delete it after
+    # As in a worker of a supervisor: files in the multiprocess directory, or nothing at all.
+    metrics.configure(app_id=app.id, worker=0, enabled=with_metrics)
     topic = app.topic(source, value_type=Add)
     output = app.topic(sink)
 
@@ -313,7 +317,8 @@ async def _run_shoal(
         await app.stop()
         if profiler is not None:
             profiler.disable()
-    return Result("shoal adding agent", events, started, first, done, committed, cpu)
+    name = "shoal + metrics" if with_metrics else "shoal adding agent"
+    return Result(name, events, started, first, done, committed, cpu)
 
 
 def run_shoal(*args: Any) -> Result:
@@ -356,7 +361,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="shoal's broker_commit_every (default: shoal's own, 10000)",
     )
     parser.add_argument(
-        "--only", choices=("both", "bare", "shoal"), default="both", help="variants to run"
+        "--only",
+        choices=("all", "bare", "shoal", "shoal-metrics"),
+        default="all",
+        help="variants to run: the bare loop, shoal without metrics, shoal with metrics "
+        "recorded as a supervisor's worker does (prometheus-client multiprocess files)",
     )
     parser.add_argument(
         "--profile",
@@ -380,12 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     n, parts, broker = args.events, args.partitions, args.broker
     run_id = uuid.uuid4().hex[:8]
     source = f"bench-adding-{run_id}-in"
-    variants = ["bare", "shoal"] if args.only == "both" else [args.only]
+    variants = ["bare", "shoal", "shoal-metrics"] if args.only == "all" else [args.only]
     outputs = {
-        (v, r): f"bench-adding-{run_id}-out{1 if v == 'bare' else 2}-r{r}"
-        for v in variants
-        for r in range(args.rounds)
+        (v, r): f"bench-adding-{run_id}-out-{v}-r{r}" for v in variants for r in range(args.rounds)
     }
+    # Before prometheus-client is first imported: it picks files or memory at that moment.
+    metrics_dir = metrics.setup_multiprocess()
     made: list[str] = []
     print(
         f"broker {broker}; {n:,} events, {parts} partitions, keys {args.keys}; "
@@ -434,6 +443,7 @@ def main(argv: list[str] | None = None) -> None:
         for v, profiler in profiles.items():
             print_profile(profiler, v)
     finally:
+        metrics.teardown_multiprocess(metrics_dir)
         if made and not args.keep_topics:
             delete_topics(broker, made)
 
@@ -469,6 +479,7 @@ def run_variant(
         args.commit_every,
         profiler,
         created,
+        variant == "shoal-metrics",
     )
 
 
@@ -479,7 +490,7 @@ def print_table(best: dict[str, Result], args: argparse.Namespace, profiled: set
         f"{'CPU us/event':>13} {'vs bare':>8}"
     )
     bare = best.get("bare")
-    for v in ("bare", "shoal"):
+    for v in ("bare", "shoal", "shoal-metrics"):
         res = best.get(v)
         if res is None:
             continue
@@ -489,6 +500,12 @@ def print_table(best: dict[str, Result], args: argparse.Namespace, profiled: set
         print(
             f"{res.name:<22} {res.rate:>10,.0f} {ratio} {res.rate_from_start:>11,.0f} "
             f"{res.cpu_us:>13.1f} {cpu_ratio}{note}"
+        )
+    off, on = best.get("shoal"), best.get("shoal-metrics")
+    if off is not None and on is not None:
+        print(
+            f"metrics overhead: {1 - on.rate / off.rate:+.1%} events/s, "
+            f"{on.cpu_us / off.cpu_us - 1:+.1%} CPU per event (on vs off, same run)"
         )
     print(
         "events/s: first message received -> final commit; 'from start': events/s from "
