@@ -36,6 +36,7 @@ from shoal.replies import (
     ReplyFutures,
     drop_reply_topic,
     encode_error,
+    encode_reply,
     keep_alive,
 )
 from shoal.topics import Topic
@@ -225,7 +226,7 @@ class App:
         error_type = type(error).__qualname__.encode() if error is not None else None
         replies = self._replies
         if replies is not None and reply_to == replies.topic:
-            body = encode_error(error)[0] if error is not None else _encode_plain(value)
+            body = encode_error(error)[0] if error is not None else encode_reply(value)
             if replies.is_waiting(cid):
                 replies.resolve(cid, body, error_type)  # the asker is this process
                 return
@@ -248,7 +249,7 @@ class App:
         elif target is not None:
             data = target.encode_value(value)  # replying into another agent's topic
         else:
-            data = _encode_plain(value)
+            data = encode_reply(value)
         self.producer_for_send().send_soon(reply_to, cid.encode(), data, headers=headers)
 
     def use_host_replies(self, replies: HostReplies, shortcut: ReplyShortcut) -> None:
@@ -344,7 +345,7 @@ class App:
         futures = admin.create_topics(new, operation_timeout=30)
         for name, future in futures.items():
             try:
-                await asyncio.wrap_future(_as_concurrent(future))
+                await asyncio.wrap_future(future)
             except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" in str(exc) or "already exists" in str(exc):
                     continue
@@ -493,15 +494,5 @@ class App:
         main_for_app(self)
 
 
-def _encode_plain(value: Any) -> bytes:
-    from shoal.replies import encode_reply
-
-    return encode_reply(value)
-
-
 def _log_kafka_error(err: Any) -> None:
     log.warning("kafka: %s", err)
-
-
-def _as_concurrent(future: Any) -> Any:
-    return future
