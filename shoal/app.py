@@ -61,6 +61,7 @@ class App:
         self.subscribers: dict[str, list[tuple[Topic, Inbox]]] = {}
         self._inboxes: dict[tuple[str, str], Inbox] = {}
         self._producer: Producer | None = None
+        self._reply_producer: Producer | None = None
         self._replies: ReplyFutures | None = None
         self._reply_shortcut: ReplyShortcut | None = None
         self._reply_keepalive: asyncio.Task[None] | None = None
@@ -175,6 +176,22 @@ class App:
                 atexit.register(producer.stop, 10.0)
         return self._producer
 
+    def _reply_producer_for_send(self) -> Producer:
+        """Replies leave at once (no linger): an asker waits for each one, and batching
+        them would add up to ``producer_linger_ms`` to every round trip. Pipeline outputs
+        keep the batching producer."""
+        if self._reply_producer is None:
+            producer = Producer({**self.producer_config(), "linger.ms": 0})
+            producer.start()
+            self._reply_producer = producer
+        return self._reply_producer
+
+    async def barrier(self) -> None:
+        """Wait until everything produced so far (outputs and replies) is stored."""
+        await self.producer_for_send().barrier()
+        if self._reply_producer is not None:
+            await self._reply_producer.barrier()
+
     def producer_for_send(self) -> Producer:
         """The started producer (inside a running app, where it always exists)."""
         if self._producer is None:
@@ -250,7 +267,7 @@ class App:
             data = target.encode_value(value)  # replying into another agent's topic
         else:
             data = encode_reply(value)
-        self.producer_for_send().send_soon(reply_to, cid.encode(), data, headers=headers)
+        self._reply_producer_for_send().send_soon(reply_to, cid.encode(), data, headers=headers)
 
     def use_host_replies(self, replies: HostReplies, shortcut: ReplyShortcut) -> None:
         """A supervisor's worker: asks reply to the host's topic; replies to another worker
@@ -478,6 +495,9 @@ class App:
                 self._replies.topic,
             )
             self._replies = None
+        if self._reply_producer is not None:
+            await asyncio.to_thread(self._reply_producer.stop)
+            self._reply_producer = None
         if self._producer is not None:
             await asyncio.to_thread(self._producer.stop)
             self._producer = None

@@ -207,7 +207,7 @@ class Conductor:
         for inbox in self.app.inboxes():
             inbox.drop_revoked()
         if final:
-            await self.app.producer_for_send().barrier()
+            await self.app.barrier()
             self.stats["commits"] += 1
         return final
 
@@ -245,7 +245,7 @@ class Conductor:
         self, snapshot: dict[TP, PartitionOffsets], offsets: dict[TP, Any]
     ) -> dict[TP, int]:
         self._last_commit_ok = False
-        await self.app.producer_for_send().barrier()
+        await self.app.barrier()
         offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
         if not offsets:
             return {}

@@ -43,6 +43,9 @@ class Client:
     def __init__(self, app_id: str, *, broker: Any = None, **settings: Any) -> None:
         if broker is not None:
             settings["broker"] = broker
+        # A client sends single requests that someone waits for: batching them (linger)
+        # would only add latency. Pass producer_linger_ms to choose otherwise.
+        settings.setdefault("producer_linger_ms", 0)
         # An App that is never started: its producer and reply consumer start on first use.
         self._app = App(app_id, **settings)
         self._handles: dict[str, Agent] = {}
