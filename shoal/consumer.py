@@ -16,6 +16,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -92,6 +93,9 @@ class ConsumerThread:
         ] = queue.SimpleQueue()
         #: Partitions given with assign() (assigned mode: the supervisor hands them out).
         self.assignment: set[TP] = set()
+        #: How often each partition was revoked (counted on the loop): a commit asked for
+        #: before a revocation must not land after the final commit the revocation made.
+        self._revocations: Counter[TP] = Counter()
         self.stopped = threading.Event()
         self.failure: BaseException | None = None
 
@@ -143,11 +147,17 @@ class ConsumerThread:
             return
         log.info("revoking %s", _fmt(tps))
         try:
-            offsets = self._call(self._on_revoke(tps))
+            offsets = self._call(self._revoking(tps))
         except Exception:
             log.exception("could not drain revoked partitions; their offsets are not committed")
             return
         self.commit_now(offsets)
+
+    async def _revoking(self, tps: list[TP]) -> dict[TP, int]:
+        # Counted on the loop before the owner hears of it, so a commit asked for from now
+        # on sees the new count, and one asked for before is told apart by commit().
+        self._revocations.update(tps)
+        return await self._on_revoke(tps)
 
     async def call(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(consumer)`` on the consumer's own thread, between two fetches.
@@ -176,9 +186,23 @@ class ConsumerThread:
                 future.set_result(result)
 
     async def commit(self, offsets: dict[TP, int]) -> None:
-        """Commit ``offsets`` (as this consumer's group member) from the consumer thread."""
-        if offsets:
-            await self.call(lambda _kafka: self.commit_now(offsets))
+        """Commit ``offsets`` (as this consumer's group member) from the consumer thread.
+
+        The commit waits for the thread, which may first run a revocation of some of these
+        partitions and commit their final offsets: those are then left out, not moved back
+        to what was done when this commit was asked for.
+        """
+        if not offsets:
+            return
+        asked = {tp: self._revocations[tp] for tp in offsets}
+
+        def commit(_kafka: Any) -> None:
+            current = {tp: o for tp, o in offsets.items() if self._revocations[tp] == asked[tp]}
+            if len(current) < len(offsets):
+                log.debug("not committing %s: revoked since", _fmt(list(offsets.keys() - current)))
+            self.commit_now(current)
+
+        await self.call(commit)
 
     async def assign(self, tps: Sequence[TP]) -> None:
         """Start fetching ``tps`` from the group's committed offsets (assigned mode)."""

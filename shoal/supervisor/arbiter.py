@@ -84,9 +84,11 @@ class Supervisor:
         self._group: ConsumerThread | None = None
         self._ids = itertools.count(1)
         self._revocations: dict[int, asyncio.Future[dict[TP, int]]] = {}
+        self._revoked_over: dict[int, Link] = {}  # request -> the link it went over
         self._stop = asyncio.Event()
         self._layout_lock = asyncio.Lock()  # group callbacks and rescaling move partitions
         self._scale_requests: list[int] = []
+        self._leaving = False  # stopping: drained, so new partitions are not handed out
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The host's reply topic: read here, each reply routed to the worker that asked.
         self.router = ReplyRouter(app.id, app.consumer_config(), self._forward_reply)
@@ -358,6 +360,7 @@ class Supervisor:
         finally:
             if handle is not None and handle.link is link:
                 handle.link = None
+            self._abandon_revocations(link)
 
     def _on_message(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
         """Handle one message; never waits, so a slow commit cannot hold up an answer to a
@@ -431,6 +434,8 @@ class Supervisor:
             self.metrics.supervisor.rebalance("assign")
         async with self._layout_lock:
             self.owned.update(tps)
+            if self._leaving:  # they go to the next owner when this member leaves
+                return {}
             layout = plan(self.owned, self.workers)
             for handle in self.handles[: self.workers]:
                 new = layout[handle.index] - handle.partitions
@@ -456,12 +461,16 @@ class Supervisor:
     async def _take_back(self, per_worker: dict[int, set[TP]]) -> dict[TP, int]:
         """Revoke partitions from workers; returns the final offsets they reported."""
         waits: list[asyncio.Future[dict[TP, int]]] = []
+        requests: list[int] = []
         for index, theirs in per_worker.items():
             handle = self.handles[index]
             handle.partitions -= theirs
             request = next(self._ids)
+            requests.append(request)
             future: asyncio.Future[dict[TP, int]] = asyncio.get_running_loop().create_future()
             self._revocations[request] = future  # before sending: the answer may be quick
+            if handle.link is not None:
+                self._revoked_over[request] = handle.link
             message = {"t": channel.REVOKE, "id": request, "tps": channel.pack_tps(theirs)}
             if await self._send(handle, message):
                 waits.append(future)
@@ -475,7 +484,19 @@ class Supervisor:
                 final.update({tp: o for tp, o in future.result().items() if tp in wanted})
             if pending:
                 log.error("%d workers did not report their final offsets in time", len(pending))
+        for request in requests:
+            self._revocations.pop(request, None)
+            self._revoked_over.pop(request, None)
         return final
+
+    def _abandon_revocations(self, link: Link) -> None:
+        """A worker that died while draining reports nothing: stop waiting for it (the group
+        waits too), and let its partitions resume from the last committed offsets."""
+        for request in [r for r, over in self._revoked_over.items() if over is link]:
+            del self._revoked_over[request]
+            future = self._revocations.pop(request, None)
+            if future is not None and not future.done():
+                future.set_result({})
 
     # -- scaling -----------------------------------------------------------------------------
 
@@ -526,7 +547,8 @@ class Supervisor:
     async def _shutdown(self) -> None:
         deadline = time.monotonic() + self.conf.worker_shutdown_timeout
         if self._group is not None:
-            # Leaving the group revokes everything: workers drain, report, and we commit.
+            await self._hand_back()
+            # Leaving the group revokes what is left (nothing, unless the drain failed).
             await self._group.stop(self.conf.worker_shutdown_timeout)
         for handle in self.handles:
             handle.stopping = True
@@ -554,6 +576,24 @@ class Supervisor:
         with contextlib.suppress(OSError):
             self.status_file.unlink()
         log.info("supervisor stopped")
+
+    async def _hand_back(self) -> None:
+        """Drain every worker and commit their final offsets while still a live member.
+
+        librdkafka stops heartbeating once close() starts, so a drain inside the revoke
+        callback that close() runs has only what is left of the session timeout: a slow
+        one lost its commit (UNKNOWN_MEMBER_ID) and the next owner did the work again.
+        """
+        assert self._group is not None
+        async with self._layout_lock:
+            self._leaving = True
+            final = await self._take_back(
+                {h.index: set(h.partitions) for h in self.handles if h.partitions}
+            )
+        try:
+            await self._group.commit(final)
+        except ShoalError as exc:
+            log.warning("final commit failed; the next owner repeats those events: %s", exc)
 
     # -- status ------------------------------------------------------------------------------
 
