@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GetEvent = Callable[[], Awaitable[Event]]
+#: Seconds a stream may hand out events from a full inbox without yielding to the loop.
+YIELD_EVERY = 0.01
 _UNSAFE_TOPIC_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 T = TypeVar("T")
 
@@ -108,12 +110,22 @@ class Stream(Generic[T]):
         concurrency: int = 1,
     ) -> Stream[Any]:
         get_nowait = inbox.get_nowait
+        clock = time.monotonic
+        last_yield = clock()
 
         async def get_event() -> Event:
+            nonlocal last_yield
             while True:
                 event = get_nowait(lane)
                 if event is None:
                     event = await inbox.get(lane)
+                    last_yield = clock()
+                elif clock() - last_yield > YIELD_EVERY:
+                    # A full inbox never makes this stream wait: give the loop a turn now
+                    # and then, or heartbeats and the supervisor's requests starve behind
+                    # a busy agent (a stalled worker gets killed).
+                    await asyncio.sleep(0)
+                    last_yield = clock()
                 if not event.revoked:
                     return event
 

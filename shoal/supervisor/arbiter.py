@@ -524,13 +524,21 @@ class Supervisor:
             new = plan(self.owned, target)
             to_revoke, to_assign = moves(old, new)
             final = await self._take_back(to_revoke)
-            if final and self._group is not None:
-                await self._group.commit(final)
+        # The commit needs the group consumer's thread, which a group revocation may hold
+        # while it waits for the lock: commit outside it. Offsets of partitions the group
+        # revoked meanwhile are left out by the commit itself.
+        if final and self._group is not None:
+            await self._group.commit(final)
+        async with self._layout_lock:
             self.workers = target
             for index, tps in to_assign.items():
+                still_ours = tps & self.owned
+                if not still_ours:
+                    continue
                 handle = self.handles[index]
-                handle.partitions |= tps
-                await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(tps)})
+                handle.partitions |= still_ours
+                message = {"t": channel.ASSIGN, "tps": channel.pack_tps(still_ours)}
+                await self._send(handle, message)
             for handle in self.handles[target:]:
                 handle.stopping = True
                 handle.cause = "scaled down"

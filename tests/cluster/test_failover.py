@@ -143,10 +143,9 @@ def test_a_supervisor_stopped_mid_stream_hands_over_nothing_twice(
     # fetched by its workers, more than it can drain in what is left of the session
     # timeout once librdkafka's close() stops heartbeating (so it must drain first).
     env["NUMBERS_SPIN"] = "100000"
-    # A worker's loop runs its agent without a break while the inbox has events, so with
-    # this much work per event a heartbeat can wait many seconds: not a stall here.
-    env["SHOAL_WORKER_STALL_TIMEOUT"] = "120"
-    env["SHOAL_METRICS_PORT"] = "0"  # two supervisors on this host: each a free port
+    # ~1.5 ms of work per event: the agent is busy for seconds, and the worker must still
+    # answer heartbeats and revocations in time (streams yield to the loop now and then).
+    env["SHOAL_WORKER_STALL_TIMEOUT"] = "5"
     first = Clusterctl(APP, "up", "-w", "2", env=env)
     second: Clusterctl | None = None
     reader = OutputReader(kafka_bootstrap, env["NUMBERS_OUT"])
