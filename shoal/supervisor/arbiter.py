@@ -281,7 +281,9 @@ class Supervisor:
         while len(self.handles) > self.workers and not self.handles[-1].alive():
             if self.handles[-1].process is not None:
                 self.handles[-1].process.join(1)
-            self.handles.pop()
+            gone = self.handles.pop()
+            if self.metrics is not None:
+                self.metrics.supervisor.forget_worker(gone.index)
         for handle in self.handles:
             process = handle.process
             if process is None or process.is_alive():
