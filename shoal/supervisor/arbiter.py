@@ -28,17 +28,14 @@ from shoal import metrics
 from shoal.app import App
 from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
-from shoal.metadata import metadata_topic_spec
-from shoal.replies import REPLY_KEEPALIVE_EVERY, ReplyRouter, drop_reply_topic, keep_alive
 from shoal.supervisor import metrics_server
 from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.budget import RestartBudget
 from shoal.supervisor.metrics_server import MetricsServer
+from shoal.supervisor.replyhub import ReplyHub
 from shoal.supervisor.status import (
     ProcessSampler,
     SupervisorStatus,
-    WorkerStatus,
-    partition_label,
     status_path,
     write_status,
 )
@@ -91,8 +88,7 @@ class Supervisor:
         self._leaving = False  # stopping: drained, so new partitions are not handed out
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The host's reply topic: read here, each reply routed to the worker that asked.
-        self.router = ReplyRouter(app.id, app.consumer_config(), self._forward_reply)
-        self._reply_keepalive: asyncio.Task[None] | None = None
+        self.replies = ReplyHub(app, self._forward_reply)
         self.metrics: MetricsServer | None = None
         self._metrics_dir = self._dir / "metrics"
         self._exit_code = EXIT_OK
@@ -109,9 +105,14 @@ class Supervisor:
         # gunicorn's convention: TTIN adds a worker, TTOU removes one.
         loop.add_signal_handler(signal.SIGTTIN, self.request_scale, 1)
         loop.add_signal_handler(signal.SIGTTOU, self.request_scale, -1)
-        await self._start_router()
+        await self.replies.start()
         if self.conf.metrics_enabled:
-            self._start_metrics()
+            self.metrics = metrics_server.start_for_host(
+                self.conf.metrics_host,
+                self.conf.metrics_port,
+                self._metrics_dir,
+                app_id=self.app.id,
+            )
         self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
         log.info(
             "supervisor of app %s (pid %d) starting %d workers",
@@ -138,52 +139,6 @@ class Supervisor:
         finally:
             await self._shutdown()
         return self._exit_code
-
-    async def _start_router(self) -> None:
-        app = self.app
-        retention = str(int(self.conf.reply_expires * 1000))
-        await app.declare_topics(
-            [(self.router.topic, 1, {"retention.ms": retention}), metadata_topic_spec(app.id)]
-        )
-        self.router.start()
-        producer = await app.ensure_producer()
-        self._reply_keepalive = asyncio.get_running_loop().create_task(
-            keep_alive(producer, app.id, self.router.topic, REPLY_KEEPALIVE_EVERY)
-        )
-
-    def _start_metrics(self) -> None:
-        """The host's /metrics; before any worker starts, so they inherit its directory.
-
-        A port in use is reported and the cluster runs on without the endpoint: metrics
-        matter, but not more than processing the events."""
-        conf = self.conf
-        metrics.setup_multiprocess(self._metrics_dir)
-        try:
-            self.metrics = metrics_server.start(
-                conf.metrics_host, conf.metrics_port, self._metrics_dir, app_id=self.app.id
-            )
-        except OSError as exc:
-            log.error(
-                "cannot serve metrics on %s:%d (%s): running without /metrics; set "
-                "metrics_port to a free port (0 picks one) or metrics_enabled = false",
-                conf.metrics_host,
-                conf.metrics_port,
-                exc,
-            )
-            return
-        log.info("metrics on %s", self.metrics.url)
-
-    async def _stop_router(self) -> None:
-        self.router.stop()
-        if self._reply_keepalive is not None:
-            self._reply_keepalive.cancel()
-        await drop_reply_topic(
-            self.app.producer_for_send(),
-            {"bootstrap.servers": self.conf.bootstrap_servers},
-            self.app.id,
-            self.router.topic,
-        )
-        await self.app.stop()  # flushes the producer
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
@@ -341,7 +296,7 @@ class Supervisor:
             handle = self.handles[int(hello["index"])]
             handle.link = link
             handle.last_heartbeat = time.monotonic()
-            await link.send({"t": channel.WELCOME, "reply_topic": self.router.topic})
+            await link.send({"t": channel.WELCOME, "reply_topic": self.replies.topic})
             ready = await link.recv()
             if ready.get("t") != channel.READY:
                 link.close()
@@ -395,7 +350,7 @@ class Supervisor:
         neighbour worker over the channel): hand it to the worker that asked."""
         index = int(route) if route.isdigit() else -1
         if not 0 <= index < len(self.handles) or self.handles[index].link is None:
-            self.router.late += 1  # that worker is gone; its ask died with it
+            self.replies.count_late()
             return
         message = {"t": channel.REPLY, "cid": cid, "value": value, "error": error}
         self._background(self._send(self.handles[index], message))
@@ -575,7 +530,8 @@ class Supervisor:
                 handle.process.join(5)
         if self._server is not None:
             self._server.close()
-        await self._stop_router()
+        await self.replies.stop()
+        await self.app.stop()  # flushes the producer
         if self.metrics is not None:
             self.metrics.stop()
         if self.conf.metrics_enabled:
@@ -608,34 +564,11 @@ class Supervisor:
     # -- status ------------------------------------------------------------------------------
 
     def _write_status(self) -> None:
-        workers = []
-        for handle in self.handles:
-            state = (
-                "stopping"
-                if handle.stopping
-                else "running"
-                if handle.hello.is_set()
-                else "starting"
-            )
-            workers.append(
-                WorkerStatus(
-                    index=handle.index,
-                    pid=handle.pid,
-                    started_at=handle.started_at,
-                    restarts=handle.restarts,
-                    rss_bytes=handle.rss,
-                    cpu_percent=handle.cpu,
-                    partitions=[partition_label(t, p) for t, p in sorted(handle.partitions)],
-                    events_per_s=handle.events_per_s,
-                    lag=handle.lag,
-                    state=state,
-                )
-            )
         status = SupervisorStatus(
             app_id=self.app.id,
             pid=os.getpid(),
             started_at=self.started_at,
-            workers=workers,
+            workers=[handle.status() for handle in self.handles],
             group_partitions=len(self.owned),
         )
         try:

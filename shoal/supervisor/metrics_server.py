@@ -15,6 +15,7 @@ were set up in this process.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -37,6 +38,8 @@ TP = tuple[str, int]
 
 #: Why a worker was replaced; the supervisor's ``handle.cause`` values.
 RESTART_CAUSES = ("crash", "stall", "memory")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -207,6 +210,27 @@ class MetricsServer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def start_for_host(host: str, port: int, path: Path, *, app_id: str) -> MetricsServer | None:
+    """The supervisor's /metrics, before any worker starts (they inherit its directory).
+
+    A port in use is logged and None returned: the cluster runs on without the endpoint,
+    since metrics matter, but not more than processing the events."""
+    metrics.setup_multiprocess(path)
+    try:
+        server = start(host, port, path, app_id=app_id)
+    except OSError as exc:
+        log.error(
+            "cannot serve metrics on %s:%d (%s): running without /metrics; set "
+            "metrics_port to a free port (0 picks one) or metrics_enabled = false",
+            host,
+            port,
+            exc,
+        )
+        return None
+    log.info("metrics on %s", server.url)
+    return server
 
 
 def start(host: str, port: int, path: str | Path | None, *, app_id: str) -> MetricsServer:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.supervisor.status import WorkerStatus, partition_label
 from shoal.worker import process as worker_process
 from shoal.worker.channel import TP, Link
 
@@ -93,6 +94,22 @@ class WorkerHandle:
 
     def kill(self) -> None:
         self.signal(signal.SIGKILL)
+
+    def status(self) -> WorkerStatus:
+        """This slot as ``clusterctl status`` shows it."""
+        state = "stopping" if self.stopping else "running" if self.hello.is_set() else "starting"
+        return WorkerStatus(
+            index=self.index,
+            pid=self.pid,
+            started_at=self.started_at,
+            restarts=self.restarts,
+            rss_bytes=self.rss,
+            cpu_percent=self.cpu,
+            partitions=[partition_label(t, p) for t, p in sorted(self.partitions)],
+            events_per_s=self.events_per_s,
+            lag=self.lag,
+            state=state,
+        )
 
     def heartbeat(self, received: int, lag: int | None) -> None:
         now = time.monotonic()
