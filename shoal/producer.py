@@ -40,6 +40,10 @@ class RecordMetadata:
     offset: int
 
 
+#: How long a produce may wait for room in librdkafka's local queue before giving up.
+QUEUE_FULL_TIMEOUT = 30.0
+
+
 class DeliveryError(BrokerError):
     """The broker did not accept a produced message after librdkafka's retries."""
 
@@ -79,6 +83,7 @@ class Producer:
         self._current = self._gens[0]
         self._waiters: list[tuple[int, asyncio.Future[None], asyncio.AbstractEventLoop]] = []
         self._stopping = threading.Event()
+        self._polled = threading.Event()  # set after each poll: room may have been made
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # guards _waiters between the two threads
         self.sent = 0
@@ -98,6 +103,7 @@ class Producer:
         kafka = self._kafka
         while not self._stopping.is_set():
             kafka.poll(0.05)
+            self._polled.set()
             if self._waiters:
                 self._wake_waiters()
 
@@ -141,14 +147,26 @@ class Producer:
                 extra["partition"] = partition
             if headers:
                 extra["headers"] = headers
-        try:
-            self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
-        except BufferError:
-            # librdkafka's local queue is full: let the poller drain it, then try once more.
-            self._kafka.poll(1.0)
-            self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
-        except confluent_kafka.KafkaException as exc:
-            raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
+        deadline = 0.0
+        while True:
+            try:
+                self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
+                break
+            except BufferError:
+                # librdkafka's local queue is full: block (back-pressure) until the poller
+                # thread has served delivery reports. Not poll() here: delivery callbacks
+                # must run on one thread only, or the generation counts race.
+                now = time.monotonic()
+                deadline = deadline or now + QUEUE_FULL_TIMEOUT
+                if now > deadline:
+                    raise BrokerError(
+                        f"cannot produce to topic {topic!r}: the local queue stayed full for "
+                        f"{QUEUE_FULL_TIMEOUT:.0f} s; is the broker reachable?"
+                    ) from None
+                self._polled.clear()
+                self._polled.wait(0.1)
+            except confluent_kafka.KafkaException as exc:
+                raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
         gen.produced += 1
         self.sent += 1
 
