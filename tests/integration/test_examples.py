@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,15 +368,20 @@ async def test_group_by_sends_each_account_to_one_agent_instance(
     transfers = [BankTransfer(account_id=accounts[i % 20], amount=float(i)) for i in range(60)]
     for transfer in transfers:
         await topic.send(value=transfer)
+    expected = Counter(t.account_id for t in transfers)
     await wait_until(
         lambda: (
-            len(seen) >= len(transfers) or app.conductor.stats["consumer_errors"] or app.crashed
+            Counter(account for account, _, _ in seen) >= expected
+            or app.conductor.stats["consumer_errors"]
+            or app.crashed
         ),
         30,
         "every transfer in an instance",
     )
     assert not app.crashed and not app.conductor.stats["consumer_errors"]
-    assert sorted(account for account, _, _ in seen) == sorted(t.account_id for t in transfers)
+    # At least once: a rebalance (the repartition topic showing up in the consumer's
+    # metadata a moment late) may hand a transfer over twice; none may be missing.
+    assert {account for account, _, _ in seen} == {t.account_id for t in transfers}
     by_account: dict[str, set[tuple[int, int]]] = {}
     for account, instance, partition in seen:
         by_account.setdefault(account, set()).add((instance, partition))
