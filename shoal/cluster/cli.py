@@ -79,7 +79,8 @@ class _Context:
 )
 @click.pass_context
 def cli(ctx: click.Context, app_spec: str | None, loglevel: str, log_format: str | None) -> None:
-    """Run and operate shoal apps: workers, sending values, a development Kafka broker.
+    """Run and operate shoal apps: a cluster of workers, requests to its agents, its status,
+    and a development Kafka broker.
 
     \b
     Examples:
@@ -138,7 +139,8 @@ def up(obj: _Context, workers: int | None) -> None:
     of every topic to worker N % workers, commits their offsets, replaces a worker that
     dies (same partitions, from the last committed offsets) or stalls, and stops
     everything gracefully on SIGTERM/SIGINT (a second SIGINT exits at once). Run it on
-    more hosts (or twice on one machine) to split the partitions between supervisors.
+    more hosts (or twice on one machine, each with its own metrics_port) to split the
+    partitions between supervisors. Metrics: http://metrics_host:metrics_port/metrics.
     Exit codes: 0 after a graceful stop, 1 when workers crash past the restart budget,
     3 when the app cannot be loaded.
     """
