@@ -9,32 +9,21 @@ pytest-xdist workers from starting two.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from shoal.cluster.kafka_cmd import load_broker_ops
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def load_broker_ops() -> ModuleType:
-    """ops/kafka/broker.py, imported by path (it is a script, not part of the package)."""
-    path = ROOT / "ops" / "kafka" / "broker.py"
-    spec = importlib.util.spec_from_file_location("shoal_broker_ops", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import socket
 import struct
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
-BROKER_PY = Path(__file__).resolve().parents[2] / "ops" / "kafka" / "broker.py"
+from shoal.cluster.kafka_cmd import load_broker_ops
 
-
-def _load() -> ModuleType:
-    name = "shoal_ops_kafka_broker"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BROKER_PY)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ops = _load()
+# ops/kafka/broker.py, loaded the way `clusterctl kafka` loads it.
+ops: Any = load_broker_ops()
 
 
 @pytest.fixture
