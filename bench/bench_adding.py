@@ -31,9 +31,9 @@ from typing import Any
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 import shoal
+from bench.common import create_topics, delete_topics, preproduce
 from shoal import metrics
 from shoal.worker.runner import install_event_loop_policy
 
@@ -74,77 +74,6 @@ class Result:
 
 
 # -- setup ------------------------------------------------------------------------------------
-
-
-def create_topics(broker: str, names: list[str], partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": broker})
-    futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
-        operation_timeout=30,
-    )
-    for future in futures.values():
-        future.result(timeout=60)
-    # Wait until every partition has a leader in the metadata, so producing starts at once.
-    deadline = time.monotonic() + 30
-    while True:
-        meta = admin.list_topics(timeout=10)
-        ready = all(
-            n in meta.topics
-            and meta.topics[n].error is None
-            and len(meta.topics[n].partitions) == partitions
-            and all(p.leader >= 0 for p in meta.topics[n].partitions.values())
-            for n in names
-        )
-        if ready:
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"topics {names} not ready after 30 s")
-        time.sleep(0.05)
-
-
-def delete_topics(broker: str, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": broker})
-    for name, future in admin.delete_topics(names, operation_timeout=30).items():
-        try:
-            future.result(timeout=60)
-        except Exception as exc:
-            print(f"  could not delete topic {name}: {exc}", file=sys.stderr)
-
-
-def preproduce(broker: str, topic: str, events: int, partitions: int, keyed: bool) -> None:
-    producer = confluent_kafka.Producer(
-        {"bootstrap.servers": broker, "linger.ms": 50, "batch.size": 1_000_000, "acks": "1"}
-    )
-    failed = 0
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        nonlocal failed
-        if err is not None:
-            failed += 1
-
-    step = max(1, events // 4)
-    start = time.perf_counter()
-    for i in range(events):
-        value = b'{"a":%d,"b":%d}' % (i, i)
-        while True:
-            try:
-                if keyed:
-                    producer.produce(topic, value, str(i).encode(), on_delivery=on_delivery)
-                else:  # no key: spread evenly, so every partition has the same work
-                    producer.produce(
-                        topic, value, partition=i % partitions, on_delivery=on_delivery
-                    )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-        if (i + 1) % step == 0:
-            print(f"  produced {i + 1:,}/{events:,}", flush=True)
-    left = producer.flush(60)
-    if left or failed:
-        raise SystemExit(f"pre-produce failed: {failed} errors, {left} undelivered")
-    took = time.perf_counter() - start
-    print(f"  pre-produced {events:,} messages in {took:.2f} s ({events / took:,.0f}/s)")
 
 
 def end_offsets(broker: str, topic: str, partitions: int) -> dict[int, int]:

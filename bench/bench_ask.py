@@ -30,27 +30,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
+from bench.common import ROOT, Cluster, delete_topics
 from shoal.cluster.client import Client
 from shoal.exceptions import AskTimeoutError
 from shoal.metadata import read_metadata
 from shoal.worker.runner import install_event_loop_policy
 
 BROKER_ENV = "SHOAL_BENCH_BROKER"
-ROOT = Path(__file__).resolve().parents[1]
 APP = "bench.ask_app"
-READY = "this host owns"
 AGENTS = {"double", "stamped"}
 
 
@@ -86,64 +79,6 @@ def quantile(values: list[float], q: float) -> float:
 # -- the cluster ------------------------------------------------------------------------------
 
 
-class Cluster:
-    """``clusterctl -A bench.ask_app up --workers W`` in a session of its own."""
-
-    def __init__(self, workers: int, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shoal.cluster.cli", "-A", APP, "up", "--workers", str(workers)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(READY in line for line in self.lines):
-            if self.proc.poll() is not None:
-                raise SystemExit(f"clusterctl exited with {self.proc.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no {READY!r} within {timeout:g} s:\n{self.log()}")
-            time.sleep(0.05)  # a poll interval, bounded by the deadline above
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = -9
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def log(self, last: int = 40) -> str:
-        return "".join(self.lines[-last:])
-
-    def problems(self) -> list[str]:
-        return [
-            line.rstrip()
-            for line in self.lines
-            if " ERROR " in line or " WARNING " in line or "Traceback" in line
-        ]
-
-
 def cluster_env(broker: str, app_id: str, partitions: int, settings: dict[str, str]) -> dict:
     # The workers get the variant's settings only: pass no other SHOAL_* variable on.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
@@ -167,18 +102,6 @@ def wait_for_agents(broker: str, app_id: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"agents {sorted(AGENTS)} not published after {timeout:g} s")
         time.sleep(0.1)  # a poll interval, bounded by the deadline above
-
-
-def delete_app_topics(broker: str, app_id: str) -> None:
-    admin = AdminClient({"bootstrap.servers": broker})
-    names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(app_id)]
-    if not names:
-        return
-    for name, future in admin.delete_topics(names, operation_timeout=30).items():
-        try:
-            future.result(timeout=60)
-        except Exception as exc:
-            print(f"  could not delete topic {name}: {exc}", file=sys.stderr)
 
 
 # -- the client side --------------------------------------------------------------------------
@@ -266,7 +189,7 @@ def run_variant(args: argparse.Namespace, name: str, settings: dict[str, str]) -
     print(f"\n{name}: {shown} (app {app_id})", flush=True)
     result = Result(name, settings)
     env = cluster_env(args.broker, app_id, args.partitions, settings)
-    cluster = Cluster(args.workers, env)
+    cluster = Cluster(APP, args.workers, env)
     try:
         cluster.wait_ready(120.0)
         wait_for_agents(args.broker, app_id, 60.0)
@@ -275,7 +198,7 @@ def run_variant(args: argparse.Namespace, name: str, settings: dict[str, str]) -
         result.exit_code = cluster.stop()
         for line in cluster.problems()[:10]:
             print(f"  cluster: {line}")
-        delete_app_topics(args.broker, app_id)
+        delete_topics(args.broker, prefix=app_id)
     if result.exit_code != 0:
         print(f"  clusterctl exited with {result.exit_code}:\n{cluster.log()}")
     return result

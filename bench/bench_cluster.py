@@ -24,28 +24,20 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import confluent_kafka
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from bench.common import READY, ROOT, Cluster, create_topics, delete_topics, preproduce
 
 BROKER_ENV = "SHOAL_BENCH_BROKER"
-ROOT = Path(__file__).resolve().parents[1]
 APP = "bench.cluster_app"
 WORKER_COUNTS = (1, 2)
 POLL = 0.005  # pause between two watermark polls (s); with the polls themselves, the timing error
-READY = "this host owns"
-WORKER_PID = re.compile(r"started worker \d+ \(pid (\d+)\)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -85,75 +77,6 @@ class Result:
 
 
 @functools.cache
-def admin_client(broker: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": broker})
-
-
-def create_topics(broker: str, names: list[str], partitions: int) -> None:
-    admin = admin_client(broker)
-    futures = admin.create_topics(
-        [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
-        operation_timeout=30,
-    )
-    for future in futures.values():
-        future.result(timeout=60)
-    deadline = time.monotonic() + 30
-    while True:  # until every partition has a leader, so producing starts at once
-        meta = admin.list_topics(timeout=10)
-        if all(
-            n in meta.topics
-            and meta.topics[n].error is None
-            and len(meta.topics[n].partitions) == partitions
-            and all(p.leader >= 0 for p in meta.topics[n].partitions.values())
-            for n in names
-        ):
-            return
-        if time.monotonic() > deadline:
-            raise SystemExit(f"topics {names} not ready after 30 s")
-        time.sleep(0.05)
-
-
-def delete_topics(broker: str, names: list[str]) -> None:
-    admin = admin_client(broker)
-    existing = set(admin.list_topics(timeout=10).topics)
-    names = [n for n in names if n in existing]
-    if not names:
-        return
-    for name, future in admin.delete_topics(names, operation_timeout=30).items():
-        try:
-            future.result(timeout=60)
-        except Exception as exc:
-            print(f"  could not delete topic {name}: {exc}", file=sys.stderr)
-
-
-def preproduce(broker: str, topic: str, events: int, partitions: int) -> None:
-    producer = confluent_kafka.Producer(
-        {"bootstrap.servers": broker, "linger.ms": 50, "batch.size": 1_000_000, "acks": "1"}
-    )
-    failed = 0
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        nonlocal failed
-        if err is not None:
-            failed += 1
-
-    start = time.perf_counter()
-    for i in range(events):
-        value = b'{"a":%d,"b":%d}' % (i, i)
-        while True:
-            try:  # no key, round-robin: every partition gets the same work
-                producer.produce(topic, value, partition=i % partitions, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    left = producer.flush(60)
-    if left or failed:
-        raise SystemExit(f"pre-produce failed: {failed} errors, {left} undelivered")
-    took = time.perf_counter() - start
-    print(f"  pre-produced {events:,} messages in {took:.2f} s ({events / took:,.0f}/s)")
-
-
 class Watermarks:
     """Sums a topic's high watermarks: how many messages it holds (nothing is deleted)."""
 
@@ -238,77 +161,9 @@ def wait_for_quiet(below: float, timeout: float) -> float:
 # -- the cluster ------------------------------------------------------------------------------
 
 
-class Cluster:
-    """``clusterctl -A bench.cluster_app up --workers W`` whose output lines a thread collects."""
-
-    def __init__(self, workers: int, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.ready_at = 0.0
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shoal.cluster.cli", "-A", APP, "up", "--workers", str(workers)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if not self.ready_at and READY in line:
-                self.ready_at = time.perf_counter()
-            self.lines.append(line)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.ready_at:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"clusterctl exited ({self.proc.returncode}):\n{self.log()}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"no {READY!r} after {timeout:.0f} s:\n{self.log()}")
-            time.sleep(0.01)
-
-    def pids(self) -> list[int]:
-        workers = [int(m.group(1)) for line in self.lines if (m := WORKER_PID.search(line))]
-        return [self.proc.pid, *workers]
-
-    def cpu(self) -> dict[int, float]:
-        """CPU seconds (user + system) by pid: the supervisor and the workers it started."""
-        seconds = {}
-        for pid in self.pids():
-            seconds[pid] = process_cpu(pid)
-        return seconds
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        self._reader.join(5)
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
-
-    def log(self, last: int = 40) -> str:
-        return "".join(self.lines[-last:])
-
-    def problems(self) -> list[str]:
-        """WARNING and ERROR log lines, with the traceback lines that follow them."""
-        found, inside = [], False
-        for line in self.lines:
-            if re.search(r"\[(WARNING|ERROR|CRITICAL)\]|Traceback", line):
-                inside = True
-            elif line.startswith("["):  # the next log record
-                inside = False
-            if inside:
-                found.append(line.rstrip())
-        return found
+def cluster_cpu(cluster: Cluster) -> dict[int, float]:
+    """CPU seconds (user + system) by pid: the supervisor and the workers it started."""
+    return {pid: process_cpu(pid) for pid in cluster.pids()}
 
 
 def app_env(broker: str, app_id: str, source: str, sink: str, partitions: int, spin: int) -> dict:
@@ -335,10 +190,10 @@ def run_cluster(args: argparse.Namespace, workers: int, tag: str, made: list[str
     marks = Watermarks(broker, sink, parts)
     kafka = broker_pid(broker)
     before = wait_for_quiet(args.quiet_below, args.quiet_wait)
-    cluster = Cluster(workers, app_env(broker, app_id, source, sink, parts, args.spin))
+    cluster = Cluster(APP, workers, app_env(broker, app_id, source, sink, parts, args.spin))
     try:
         cluster.wait_ready(60)
-        cpu0, busy0 = cluster.cpu(), machine_busy()
+        cpu0, busy0 = cluster_cpu(cluster), machine_busy()
         kafka0 = process_cpu(kafka) if kafka else 0.0
         owned = cluster.ready_at
         deadline = time.monotonic() + args.timeout
@@ -350,7 +205,7 @@ def run_cluster(args: argparse.Namespace, workers: int, tag: str, made: list[str
                 first = now
             if count >= n:
                 done = now
-                cpu1, busy = cluster.cpu(), machine_busy() - busy0
+                cpu1, busy = cluster_cpu(cluster), machine_busy() - busy0
                 used = [cpu1[pid] - cpu0.get(pid, 0.0) for pid in cpu1]
                 shares = [u / (done - owned) for u in used]
                 kafka_share = (process_cpu(kafka) - kafka0) / (done - owned) if kafka else None
