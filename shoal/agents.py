@@ -14,11 +14,12 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from shoal import broker
 from shoal.events import Event
-from shoal.exceptions import AgentError
+from shoal.exceptions import AgentError, AskTimeoutError
 from shoal.inbox import Inbox
 from shoal.producer import RecordMetadata
-from shoal.replies import AGENT, CORRELATION_ID, REPLY_TO, new_correlation_id
+from shoal.replies import AGENT, CORRELATION_ID, REPLY_TO, ReplyFutures, new_correlation_id
 from shoal.streams import AgentStats, Cursor, Stream
 from shoal.topics import HeadersArg, Topic, normalize_headers
 
@@ -206,7 +207,9 @@ class Agent:
         :class:`~shoal.exceptions.AskTimeoutError` after ``timeout`` seconds (the app's
         ``ask_timeout`` by default).
         """
-        replies = await self.app.ensure_replies()
+        wait = timeout or self.app.conf.ask_timeout
+        deadline = asyncio.get_running_loop().time() + wait
+        replies = await self._replies_within(wait)
         if reply_to is not None and str(reply_to) != replies.topic:
             raise AgentError(
                 "ask() waits on this process's own reply topic; "
@@ -226,7 +229,23 @@ class Agent:
         except BaseException:
             replies.forget(cid)
             raise
-        return await replies.wait(cid, future, timeout or self.app.conf.ask_timeout)
+        remaining = deadline - asyncio.get_running_loop().time()
+        return await replies.wait(cid, future, remaining, self._broker_hint(wait))
+
+    async def _replies_within(self, timeout: float) -> ReplyFutures:
+        """This process's replies; a first ask makes its reply topic, within ``timeout``."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.app.ensure_replies()
+        except TimeoutError:
+            raise AskTimeoutError(
+                f"ask of agent {self.name!r} gave up after {timeout:g} s: this process's reply "
+                f"topic could not be made in that time{self._broker_hint(timeout)()}"
+            ) from None
+
+    def _broker_hint(self, within: float) -> Callable[[], str]:
+        bootstrap = self.app.conf.bootstrap_servers
+        return lambda: broker.describe_unreachable(bootstrap, within)
 
     async def kvmap(
         self,
@@ -237,8 +256,9 @@ class Agent:
 
         At most ``MAP_WINDOW`` requests wait at once, so an endless input is fine.
         """
-        replies = await self.app.ensure_replies()
         wait = timeout or self.app.conf.ask_timeout
+        replies = await self._replies_within(wait)
+        hint = self._broker_hint(wait)
         window = asyncio.Semaphore(MAP_WINDOW)
         results: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
         waiting = 0
@@ -255,7 +275,7 @@ class Agent:
                     correlation_id=cid,
                     headers=replies.request_headers(),
                 )
-                results.put_nowait((True, await replies.wait(cid, future, wait)))
+                results.put_nowait((True, await replies.wait(cid, future, wait, hint)))
             except Exception as exc:
                 results.put_nowait((False, exc))
             finally:
@@ -300,8 +320,9 @@ class Agent:
         timeout: float | None = None,
     ) -> list[Any]:
         """Send ``(key, value)`` pairs; return the replies in input order."""
-        replies = await self.app.ensure_replies()
         wait = timeout or self.app.conf.ask_timeout
+        replies = await self._replies_within(wait)
+        hint = self._broker_hint(wait)
         pending: list[tuple[str, asyncio.Future[Any]]] = []
         async for key, value in _aiter(items):
             cid = new_correlation_id()
@@ -314,7 +335,9 @@ class Agent:
                 headers=replies.request_headers(),
             )
         return list(
-            await asyncio.gather(*(replies.wait(cid, future, wait) for cid, future in pending))
+            await asyncio.gather(
+                *(replies.wait(cid, future, wait, hint) for cid, future in pending)
+            )
         )
 
     async def join(

@@ -14,9 +14,10 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-from shoal import metrics
+from shoal import broker, metrics
 from shoal.agents import Agent, AgentFun, Sink
 from shoal.conductor import Committer, Conductor
 from shoal.config import Settings, load_settings
@@ -63,6 +64,7 @@ class App:
         self._producer: Producer | None = None
         self._reply_producer: Producer | None = None
         self._replies: ReplyFutures | None = None
+        self._replies_lock: asyncio.Lock | None = None  # made on the loop, on first use
         self._reply_shortcut: ReplyShortcut | None = None
         self._reply_keepalive: asyncio.Task[None] | None = None
         self._conductor: Conductor | None = None
@@ -186,11 +188,11 @@ class App:
             self._reply_producer = producer
         return self._reply_producer
 
-    async def barrier(self) -> None:
+    async def barrier(self, timeout: float = 60.0) -> None:
         """Wait until everything produced so far (outputs and replies) is stored."""
-        await self.producer_for_send().barrier()
+        await self.producer_for_send().barrier(timeout)
         if self._reply_producer is not None:
-            await self._reply_producer.barrier()
+            await self._reply_producer.barrier(timeout)
 
     def producer_for_send(self) -> Producer:
         """The started producer (inside a running app, where it always exists)."""
@@ -213,20 +215,23 @@ class App:
         """Where this process's replies arrive: its own reply topic and consumer, made on the
         first ``ask`` (or the host's, for a worker of a supervisor)."""
         await self.ensure_producer()
-        if self._replies is None:
-            replies = ReplyConsumer(self.id, self.consumer_config())
-            await self.declare_topics(
-                [
-                    (replies.topic, 1, {"retention.ms": str(int(self.conf.reply_expires * 1000))}),
-                    metadata_topic_spec(self.id),
-                ]
-            )
-            replies.start()
-            self._replies = replies
-            producer = self.producer_for_send()
-            self._reply_keepalive = asyncio.get_running_loop().create_task(
-                keep_alive(producer, self.id, replies.topic, REPLY_KEEPALIVE_EVERY)
-            )
+        if self._replies is not None:
+            return self._replies
+        if self._replies_lock is None:
+            self._replies_lock = asyncio.Lock()
+        async with self._replies_lock:  # concurrent first asks make one topic
+            if self._replies is None:
+                replies = ReplyConsumer(self.id, self.consumer_config())
+                retention = str(int(self.conf.reply_expires * 1000))
+                await self.declare_topics(
+                    [(replies.topic, 1, {"retention.ms": retention}), metadata_topic_spec(self.id)]
+                )
+                replies.start()
+                self._replies = replies
+                producer = self.producer_for_send()
+                self._reply_keepalive = asyncio.get_running_loop().create_task(
+                    keep_alive(producer, self.id, replies.topic, REPLY_KEEPALIVE_EVERY)
+                )
         return self._replies
 
     def reply(
@@ -307,6 +312,17 @@ class App:
         event.ack()
         return True
 
+    def dead_parts(self) -> list[str]:
+        """The threads that events need and that are not running: a worker with any is dead,
+        whatever its event loop says."""
+        dead = []
+        if self._conductor is not None and not self._conductor.fetching:
+            dead.append("the consumer thread")
+        for producer in (self._producer, self._reply_producer):
+            if producer is not None and not producer.alive:
+                dead.append("a producer's delivery thread")
+        return dead
+
     def crash(self, exc: BaseException) -> None:
         """Stop the worker because of ``exc``; it exits non-zero."""
         if self.crashed is None:
@@ -317,14 +333,10 @@ class App:
     # -- kafka plumbing ----------------------------------------------------------------------
 
     def _common_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.conf.bootstrap_servers,
-            "client.id": f"shoal-{self.id}",
-            "error_cb": _log_kafka_error,
-        }
+        return broker.client_config(self.conf.bootstrap_servers, f"shoal-{self.id}")
 
     def producer_config(self) -> dict[str, Any]:
-        return {
+        config = {
             **self._common_config(),
             "acks": self.conf.producer_acks,
             "enable.idempotence": self.conf.producer_acks == "all",
@@ -333,6 +345,11 @@ class App:
             # with topics written by other Kafka clients.
             "partitioner": "murmur2_random",
         }
+        if self.started:
+            # A worker's outputs wait for a broker that is away, however long: their events
+            # are not committed until they are stored, so a restart would only repeat them.
+            config["message.timeout.ms"] = 0
+        return config
 
     def consumer_config(self) -> dict[str, Any]:
         return {
@@ -349,7 +366,7 @@ class App:
         """Create topics that do not exist yet (name, partitions, config), and wait for them."""
         if not specs:
             return
-        admin = AdminClient({"bootstrap.servers": self.conf.bootstrap_servers})
+        admin = broker.admin_client(self.conf.bootstrap_servers)
         new = [
             NewTopic(
                 name,
@@ -360,15 +377,19 @@ class App:
             for name, n, config in specs
         ]
         futures = admin.create_topics(new, operation_timeout=30)
-        for name, future in futures.items():
-            try:
-                await asyncio.wrap_future(future)
-            except Exception as exc:
-                if "TOPIC_ALREADY_EXISTS" in str(exc) or "already exists" in str(exc):
-                    continue
-                raise BrokerError(
-                    f"cannot create topic {name!r} on {self.conf.bootstrap_servers}: {exc}"
-                ) from exc
+        try:
+            for name, future in futures.items():
+                try:
+                    await asyncio.wrap_future(future)
+                except KafkaException as exc:
+                    if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                        continue
+                    raise BrokerError(
+                        f"cannot create topic {name!r} on {self.conf.bootstrap_servers}: "
+                        f"{exc.args[0].str()}"
+                    ) from exc
+        finally:
+            admin.poll(0)  # hands librdkafka's log lines and errors to logging
 
     def _topic_specs(self, topics: Iterable[Topic]) -> list[tuple[str, int, dict[str, str]]]:
         specs = []
@@ -475,10 +496,20 @@ class App:
         if self._stopped is not None:
             self._stopped.set()
 
-    async def stop(self) -> None:
-        """Stop fetching, commit what is done, stop agents and tasks, flush the producer."""
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for (or a crash stopped it): its threads may end."""
+        return self._stopped is not None and self._stopped.is_set()
+
+    async def stop(self, flush_timeout: float = 30.0) -> None:
+        """Stop fetching, commit what is done, stop agents and tasks, flush the producer
+        (waiting at most ``flush_timeout`` seconds for the broker: what is left then was
+        not committed, and is processed again)."""
         if self._conductor is not None:
-            await self._conductor.stop()
+            # After a crash the event that raised is never finished: waiting for it to
+            # drain would only hold the restart up. What is done is still committed.
+            drain = 0.0 if self.crashed is not None else self.conf.worker_drain_timeout
+            await self._conductor.stop(drain)
         for agent in self.agents.values():
             await agent.stop()
         for task in list(self._running.values()):
@@ -490,17 +521,16 @@ class App:
                 self._reply_keepalive.cancel()
             await drop_reply_topic(
                 self.producer_for_send(),
-                {"bootstrap.servers": self.conf.bootstrap_servers},
+                self.conf.bootstrap_servers,
                 self.id,
                 self._replies.topic,
+                timeout=flush_timeout,
             )
             self._replies = None
-        if self._reply_producer is not None:
-            await asyncio.to_thread(self._reply_producer.stop)
-            self._reply_producer = None
-        if self._producer is not None:
-            await asyncio.to_thread(self._producer.stop)
-            self._producer = None
+        for producer in (self._reply_producer, self._producer):
+            if producer is not None:
+                await asyncio.to_thread(producer.stop, flush_timeout)
+        self._reply_producer = self._producer = None
         self.started = False
 
     @property
@@ -512,7 +542,3 @@ class App:
         from shoal.cluster.cli import main_for_app
 
         main_for_app(self)
-
-
-def _log_kafka_error(err: Any) -> None:
-    log.warning("kafka: %s", err)

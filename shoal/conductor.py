@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import TopicPartition
 
 from shoal import metrics
-from shoal.consumer import TP, Batch, ConsumerThread
+from shoal.consumer import TP, Batch, ConsumerThread, format_tps
 from shoal.events import Message
 from shoal.exceptions import DecodeError, ShoalError
 from shoal.inbox import Inbox
 from shoal.offsets import PartitionOffsets
+from shoal.producer import DeliveryError, DeliveryTimeout, MessageTooLarge
 
 if TYPE_CHECKING:
     from shoal.app import App
@@ -40,6 +41,16 @@ DLQ_ERROR_TYPE = "shoal-error-type"
 DLQ_TOPIC = "shoal-source-topic"
 DLQ_PARTITION = "shoal-source-partition"
 DLQ_OFFSET = "shoal-source-offset"
+#: A dead letter too large for the producer keeps this much of its key and value, and names
+#: what was cut and the original sizes in these headers.
+DLQ_KEEP_BYTES = 64 * 1024
+DLQ_TRUNCATED = "shoal-truncated"
+DLQ_ORIGINAL_SIZE = "shoal-original-size"
+#: The shortest pause between two commits: they go this often when they are cheap (see
+#: Conductor._next_commit_in), and never less often than ``broker_commit_interval``.
+MIN_COMMIT_INTERVAL = 0.2
+#: A commit may take this share of the time between two commits.
+COMMIT_COST_SHARE = 0.1
 
 
 Committer = Callable[[dict[TP, int]], Awaitable[bool]]
@@ -68,6 +79,7 @@ class Conductor:
         self._since_commit = 0
         self._stopping = False
         self._last_commit_ok = False
+        self._last_commit_cost = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -78,6 +90,7 @@ class Conductor:
             on_batch=self._on_batch,
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
             on_error=self._on_consumer_error,
             batch_size=app.conf.consumer_max_batch,
         )
@@ -106,6 +119,11 @@ class Conductor:
         if self._commit_task is not None:
             self._commit_task.cancel()
             await asyncio.gather(self._commit_task, return_exceptions=True)
+
+    @property
+    def fetching(self) -> bool:
+        """True while the consumer thread runs (a dead one is a dead worker)."""
+        return self._consumer is not None and self._consumer.alive
 
     # -- fetched messages --------------------------------------------------------------------
 
@@ -158,22 +176,41 @@ class Conductor:
                 record.events_received(inbox.owner, topic, n)
 
     def dead_letter(self, message: Message, exc: BaseException) -> None:
-        """Send a message that could not be handled to the dead-letter topic, and say so."""
+        """Send a message that could not be handled to the dead-letter topic, and say so.
+
+        A message too large to copy as it is (the broker took it from a producer allowed
+        more than ours) is copied cut short, with what was cut and the original sizes in
+        its headers: it never stops the partition.
+        """
         where = f"{message.topic}[{message.partition}]@{message.offset}"
         log.error("cannot process %s: %s; sent to dead-letter topic %s", where, exc, self.dlq)
         self.stats["dead_lettered"] += 1
         metrics.record.dead_lettered(message.topic, type(exc).__name__)
-        headers = list(message.headers or ())
-        headers += [
+        trailer = [
             (DLQ_ERROR, str(exc).encode()),
             (DLQ_ERROR_TYPE, type(exc).__name__.encode()),
             (DLQ_TOPIC, message.topic.encode()),
             (DLQ_PARTITION, str(message.partition).encode()),
             (DLQ_OFFSET, str(message.offset).encode()),
         ]
-        self.app.producer_for_send().send_soon(
-            self.dlq, message.key, message.value, headers=headers
-        )
+        producer = self.app.producer_for_send()
+        try:
+            producer.send_soon(
+                self.dlq, message.key, message.value, headers=[*(message.headers or ()), *trailer]
+            )
+        except MessageTooLarge:
+            key, value, headers, cut = _cut_short(message)
+            log.warning(
+                "%s is too large to dead-letter as it is: sent its first %d bytes of %s "
+                "instead (header %s says what was cut)",
+                where,
+                DLQ_KEEP_BYTES,
+                " and ".join(cut),
+                DLQ_TRUNCATED,
+            )
+            self.stats["dead_letters_truncated"] += 1
+            metrics.record.dead_letter_truncated(message.topic)
+            producer.send_soon(self.dlq, key, value, headers=[*headers, *trailer])
 
     @property
     def dlq(self) -> str:
@@ -188,45 +225,79 @@ class Conductor:
 
     # -- group callbacks ---------------------------------------------------------------------
 
-    async def _on_assign(self, tps: list[TP]) -> dict[TP, int]:
+    async def _on_assign(self, tps: list[TP]) -> None:
         for tp in tps:
             self.offsets[tp] = PartitionOffsets(*tp)
-        return {}
 
     async def _on_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """Stop the revoked partitions' events and return their final offsets to commit."""
+        return await self._finish([t for tp in tps if (t := self.offsets.pop(tp, None))])
+
+    async def _on_lost(self, tps: list[TP]) -> None:
+        """Partitions the group gave away while this member was out of touch: stop their
+        events at once; nothing is committed (their new owner may have moved on)."""
+        await self._finish([t for tp in tps if (t := self.offsets.pop(tp, None))], commit=False)
+
+    async def _finish(
+        self, trackers: list[PartitionOffsets], *, commit: bool = True
+    ) -> dict[TP, int]:
+        """Mark partitions no longer ours and, with ``commit``, return their final offsets
+        once the outputs before them are stored ({} when the broker does not confirm them in
+        time: the next owner then repeats the events after the last commit)."""
         final: dict[TP, int] = {}
-        for tp in tps:
-            tracker = self.offsets.pop(tp, None)
-            if tracker is None:
-                continue
+        for tracker in trackers:
             tracker.revoked = True
             offset = tracker.committable()
             if offset is not None:
-                final[tp] = offset
+                final[(tracker.topic, tracker.partition)] = offset
         for inbox in self.app.inboxes():
             inbox.drop_revoked()
-        if final:
-            await self.app.barrier()
-            self.stats["commits"] += 1
+        if not final or not commit:
+            return {}
+        try:
+            await self.app.barrier(self._barrier_timeout())
+        except DeliveryTimeout as exc:
+            log.warning("not committing the final offsets of %s: %s", format_tps(final), exc)
+            return {}
+        except DeliveryError as exc:
+            # Outputs are lost: their events must be processed again, here as elsewhere.
+            log.error("not committing the final offsets of %s: %s", format_tps(final), exc)
+            self.app.crash(exc)
+            return {}
+        self.stats["commits"] += 1
         return final
 
     # -- commits -----------------------------------------------------------------------------
 
     async def _commit_forever(self) -> None:
-        interval = self.app.conf.broker_commit_interval
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._commit_soon.wait(), interval)
+                await asyncio.wait_for(self._commit_soon.wait(), self._next_commit_in())
             self._commit_soon.clear()
             try:
                 await self.commit()
+            except DeliveryTimeout as exc:
+                # The broker is slow or away: nothing is lost, the outputs are still queued.
+                # The next round waits for them again and commits once they are stored.
+                log.warning("not committing yet: %s", exc)
             except ShoalError as exc:
                 # Not committing keeps the events to process again: at-least-once holds. A
                 # producer that lost messages cannot be trusted further: stop the worker.
                 log.error("commit failed: %s", exc)
                 self.app.crash(exc)
                 return
+
+    def _next_commit_in(self) -> float:
+        """Seconds to the next commit: as often as every ``MIN_COMMIT_INTERVAL`` while a
+        commit costs at most ``COMMIT_COST_SHARE`` of the pause, so a crash repeats little
+        work; never longer than ``broker_commit_interval``."""
+        interval = self.app.conf.broker_commit_interval
+        return min(interval, max(MIN_COMMIT_INTERVAL, self._last_commit_cost / COMMIT_COST_SHARE))
+
+    def _barrier_timeout(self) -> float:
+        """How long a commit waits for the broker to acknowledge the outputs before it; a
+        commit that gives up is made in a later round (nothing is lost)."""
+        return max(10.0, 10 * self.app.conf.broker_commit_interval)
 
     async def commit(self) -> dict[TP, int]:
         """Commit every partition's done offset, after the outputs before it are stored."""
@@ -239,13 +310,14 @@ class Conductor:
         try:
             return await self._commit(snapshot, offsets)
         finally:
-            metrics.record.commit(time.perf_counter() - started, ok=bool(self._last_commit_ok))
+            self._last_commit_cost = time.perf_counter() - started
+            metrics.record.commit(self._last_commit_cost, ok=bool(self._last_commit_ok))
 
     async def _commit(
         self, snapshot: dict[TP, PartitionOffsets], offsets: dict[TP, Any]
     ) -> dict[TP, int]:
         self._last_commit_ok = False
-        await self.app.barrier()
+        await self.app.barrier(self._barrier_timeout())
         offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
         if not offsets:
             return {}
@@ -270,30 +342,35 @@ class Conductor:
             self.offsets[tp] = PartitionOffsets(*tp)
         await self._consumer.assign(new)
 
-    async def release(self, tps: Iterable[TP], timeout: float) -> dict[TP, int]:
+    async def release(
+        self, tps: Iterable[TP], timeout: float, *, commit: bool = True
+    ) -> dict[TP, int]:
         """Hand ``tps`` back: stop fetching them, let the events already fetched finish
         (up to ``timeout`` seconds), wait for their outputs, and return the final offsets.
 
-        A clean handover: the next owner starts where this one stopped, nothing twice.
+        A clean handover: the next owner starts where this one stopped, nothing twice. With
+        ``commit=False`` (the group lost them) the events are stopped at once instead.
         """
         assert self._consumer is not None
-        owned = [tp for tp in tps if tp in self.offsets]
+        # No longer ours from here on: an assignment of the same partitions that arrives
+        # while this one drains starts afresh from the committed offsets.
+        trackers = [t for tp in tps if (t := self.offsets.pop(tp, None))]
         # Once unassign returns, no batch with these partitions is on its way any more.
-        await self._consumer.unassign(owned)
-        trackers = [self.offsets[tp] for tp in owned]
-        try:
-            async with asyncio.timeout(timeout):
-                for tracker in trackers:
-                    await tracker.wait_idle()
-        except TimeoutError:
-            busy = [f"{t.topic}[{t.partition}]" for t in trackers if t.in_flight]
-            log.warning(
-                "events of %s still running after %.0f s; they will be processed again "
-                "by the next owner",
-                ", ".join(busy),
-                timeout,
-            )
-        return await self._on_revoke(owned)
+        await self._consumer.unassign([(t.topic, t.partition) for t in trackers])
+        if commit:
+            try:
+                async with asyncio.timeout(timeout):
+                    for tracker in trackers:
+                        await tracker.wait_idle()
+            except TimeoutError:
+                busy = [f"{t.topic}[{t.partition}]" for t in trackers if t.in_flight]
+                log.warning(
+                    "events of %s still running after %.0f s; they will be processed again "
+                    "by the next owner",
+                    ", ".join(busy),
+                    timeout,
+                )
+        return await self._finish(trackers, commit=commit)
 
     async def lag(self) -> tuple[int, dict[TP, int]]:
         """Messages behind the high watermarks of the partitions owned here, and those high
@@ -320,3 +397,29 @@ class Conductor:
 
         result: tuple[int, dict[TP, int]] = await consumer.call(measure)
         return result
+
+
+def _cut_short(
+    message: Message,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]], list[str]]:
+    """Key, value and headers of ``message`` cut to fit a dead letter, the headers saying
+    what was cut and how large it was, and the names of what was cut."""
+    keep = DLQ_KEEP_BYTES
+    key, value, headers = message.key, message.value, list(message.headers or ())
+    cut: list[str] = []
+    sizes: list[str] = []
+    if value is not None and len(value) > keep:
+        cut.append("value")
+        sizes.append(f"value={len(value)}")
+        value = value[:keep]
+    if key is not None and len(key) > keep:
+        cut.append("key")
+        sizes.append(f"key={len(key)}")
+        key = key[:keep]
+    header_bytes = sum(len(k) + len(v or b"") for k, v in headers)
+    if header_bytes > keep:
+        cut.append("headers")
+        sizes.append(f"headers={header_bytes}")
+        headers = []
+    marks = [(DLQ_TRUNCATED, ",".join(cut).encode()), (DLQ_ORIGINAL_SIZE, " ".join(sizes).encode())]
+    return key, value, [*headers, *marks], cut

@@ -16,11 +16,19 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 import msgspec
 
+from shoal import broker
 from shoal.consumer import fetch
+from shoal.exceptions import BrokerError
 from shoal.records import Record
 
 if TYPE_CHECKING:
     from shoal.agents import Agent
+
+_NO_TOPIC = (
+    confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+    confluent_kafka.KafkaError._UNKNOWN_TOPIC,
+    confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
 
 AGENT_PREFIX = "agent:"
 REPLY_PREFIX = "reply:"
@@ -104,11 +112,13 @@ class Metadata:
 
 
 def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadata:
-    """Read the app's metadata topic from the beginning to its end (blocking)."""
+    """Read the app's metadata topic from the beginning to its end (blocking, up to about
+    ``timeout`` seconds). No topic yet means nothing published; a broker that does not
+    answer raises :class:`BrokerError`."""
     topic = metadata_topic(app_id)
     consumer = confluent_kafka.Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **broker.client_config(bootstrap),
             "group.id": f"{app_id}-metadata-reader",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -120,8 +130,16 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
         part = confluent_kafka.TopicPartition(topic, 0)
         try:
             low, high = consumer.get_watermark_offsets(part, timeout=timeout)
-        except confluent_kafka.KafkaException:
-            return Metadata(agents, alive)  # no such topic yet: nothing published
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0]
+            if error.code() in _NO_TOPIC:
+                return Metadata(agents, alive)  # no such topic yet: nothing published
+            consumer.poll(0)  # serves error_cb: the reason librdkafka saw
+            raise BrokerError(
+                f"cannot read the metadata of app {app_id!r} from the broker at {bootstrap} "
+                f"within {timeout:g} s: {error.str()}"
+                f"{broker.describe_unreachable(bootstrap, timeout + 1)}"
+            ) from None
         if high <= low:
             return Metadata(agents, alive)
         consumer.assign([confluent_kafka.TopicPartition(topic, 0, low)])

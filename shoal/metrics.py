@@ -128,6 +128,9 @@ class Recorder:
         """An event sent to the dead-letter topic; ``topic`` is its source, ``error`` the
         exception type name (a small, code-bounded set)."""
 
+    def dead_letter_truncated(self, topic: str) -> None:
+        """A dead letter too large to copy as it was, sent cut short."""
+
     def ask_sent(self, agent: str) -> None:
         """A request produced by ``ask``."""
 
@@ -212,6 +215,11 @@ class PrometheusRecorder(Recorder):
             "topic",
             "error",
         )
+        self._dead_letters_truncated = counter(
+            "shoal_dead_letters_truncated_total",
+            "Dead letters too large to copy as they were, sent cut short.",
+            "topic",
+        )
         self._asks = counter("shoal_asks_total", "Requests sent with ask.", "agent")
         self._replies = counter(
             "shoal_ask_replies_total", "Replies received in time.", "agent", "result"
@@ -258,6 +266,9 @@ class PrometheusRecorder(Recorder):
 
     def dead_lettered(self, topic: str, error: str) -> None:
         self._child(self._dead_lettered, topic, error).inc()
+
+    def dead_letter_truncated(self, topic: str) -> None:
+        self._child(self._dead_letters_truncated, topic).inc()
 
     def ask_sent(self, agent: str) -> None:
         self._child(self._asks, agent).inc()

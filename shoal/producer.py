@@ -48,6 +48,15 @@ class DeliveryError(BrokerError):
     """The broker did not accept a produced message after librdkafka's retries."""
 
 
+class DeliveryTimeout(BrokerError):
+    """Produced messages are not acknowledged yet (the broker is slow or away): nothing is
+    lost, so a committer waits for the next round instead of stopping."""
+
+
+class MessageTooLarge(BrokerError):
+    """A message over the producer's ``message.max.bytes``; nothing was queued."""
+
+
 _NO_EXTRA: dict[str, Any] = {}  # never mutated
 
 
@@ -166,6 +175,12 @@ class Producer:
                 self._polled.clear()
                 self._polled.wait(0.1)
             except confluent_kafka.KafkaException as exc:
+                if exc.args[0].code() == confluent_kafka.KafkaError.MSG_SIZE_TOO_LARGE:
+                    size = len(value or b"") + len(key or b"")
+                    raise MessageTooLarge(
+                        f"cannot produce a message of {size} bytes to topic {topic!r}: it is "
+                        "over the producer's message.max.bytes"
+                    ) from exc
                 raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
         gen.produced += 1
         self.sent += 1
@@ -199,7 +214,8 @@ class Producer:
     async def barrier(self, timeout: float = 60.0) -> None:
         """Wait until every message queued before this call is acknowledged by the broker.
 
-        Raises :class:`DeliveryError` naming the failed messages if any of them failed.
+        Raises :class:`DeliveryError` naming the failed messages if any of them failed, and
+        :class:`DeliveryTimeout` when they are not all acknowledged within ``timeout``.
         """
         closed = self._current
         self._current = _Generation(closed.number + 1)
@@ -212,9 +228,12 @@ class Producer:
             try:
                 await asyncio.wait_for(future, timeout)
             except TimeoutError:
-                raise DeliveryError(
+                with self._lock:
+                    self._waiters = [w for w in self._waiters if w[1] is not future]
+                # The closed generations stay: the next barrier waits for them too.
+                raise DeliveryTimeout(
                     f"{self.in_flight()} produced messages were not acknowledged by the broker "
-                    f"within {timeout:.0f} s; is the broker up?"
+                    f"within {timeout:g} s; is the broker up?"
                 ) from None
         done = [g for g in self._gens if g.number <= closed.number]
         self._gens = [g for g in self._gens if g.number > closed.number]
@@ -225,6 +244,11 @@ class Producer:
                 metrics.record.produce_error(error.split("[", 1)[0])
             shown = "; ".join(errors[:5])
             raise DeliveryError(f"{len(errors)} produced messages failed: {shown}")
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread that serves delivery reports runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def in_flight(self) -> int:
         return sum(g.produced - g.delivered for g in self._gens)

@@ -25,9 +25,8 @@ from typing import Any
 
 import confluent_kafka
 import msgspec
-from confluent_kafka.admin import AdminClient
 
-from shoal import metrics
+from shoal import broker, metrics
 from shoal.consumer import fetch
 from shoal.exceptions import AskTimeoutError, RemoteAgentError
 from shoal.metadata import metadata_topic, reply_alive_record, reply_gone_record
@@ -119,16 +118,24 @@ class ReplyFutures:
         else:
             future.set_result(decoded)
 
-    async def wait(self, correlation_id: str, future: asyncio.Future[Any], timeout: float) -> Any:
+    async def wait(
+        self,
+        correlation_id: str,
+        future: asyncio.Future[Any],
+        timeout: float,
+        hint: Callable[[], str] = lambda: "",
+    ) -> Any:
+        """The reply, or AskTimeoutError after ``timeout`` seconds; ``hint()`` adds what is
+        known of the cause (a broker that reported errors) to its message."""
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, max(0.0, timeout))
         except TimeoutError:
             entry = self._pending.pop(correlation_id, None)
             agent = entry[1] if entry else "?"
             metrics.record.ask_timeout(agent)
             raise AskTimeoutError(
                 f"no reply from agent {agent!r} within {timeout:g} s "
-                f"(correlation id {correlation_id}); is a worker running it?"
+                f"(correlation id {correlation_id}); is a worker running it?{hint()}"
             ) from None
 
     @property
@@ -243,15 +250,16 @@ async def keep_alive(producer: Producer, app_id: str, reply_topic: str, every: f
 
 
 async def drop_reply_topic(
-    producer: Producer, admin_config: dict[str, Any], app_id: str, reply_topic: str
+    producer: Producer, bootstrap: str, app_id: str, reply_topic: str, timeout: float = 15.0
 ) -> None:
     """A clean close: forget the liveness record and delete the topic."""
     key, value = reply_gone_record(reply_topic)
     producer.send_soon(metadata_topic(app_id), key, value)
-    admin = AdminClient(admin_config)
-    futures = admin.delete_topics([reply_topic], operation_timeout=10)
+    admin = broker.admin_client(bootstrap)
+    futures = admin.delete_topics([reply_topic], operation_timeout=min(10.0, timeout))
     for future in futures.values():
         try:
-            await asyncio.wrap_future(future)
+            await asyncio.wait_for(asyncio.wrap_future(future), timeout)
         except Exception as exc:  # already gone, or the broker is down: clean can do it later
             log.warning("could not delete reply topic %s: %s", reply_topic, exc)
+    admin.poll(0)

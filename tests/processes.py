@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from confluent_kafka import Consumer, Producer
 from tests.helpers import wait_until_sync
 
 ROOT = Path(__file__).resolve().parents[1]
+STARTED = re.compile(r"started worker (\d+) \(pid (\d+)\)")
 
 
 def numbers_env(bootstrap: str, unique: str, partitions: int = 4) -> dict[str, str]:
@@ -53,6 +55,15 @@ class Clusterctl:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
+
+    def worker_pids(self) -> dict[int, int]:
+        """The current pid of each worker slot, from the "started worker" lines."""
+        pids: dict[int, int] = {}
+        for line in list(self.lines):
+            match = STARTED.search(line)
+            if match:
+                pids[int(match[1])] = int(match[2])
+        return pids
 
     def log(self, last: int = 40) -> str:
         return "".join(self.lines[-last:])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from typing import Any
 
@@ -15,10 +14,8 @@ import msgspec
 from shoal import logs
 from shoal.cluster.kafka_cmd import kafka
 from shoal.exceptions import ShoalError
+from shoal.exitcodes import ExitCode
 from shoal.worker.loader import load_app as _load_app
-
-#: Exit code of a worker whose app cannot be imported or booted: not worth a restart.
-EXIT_BOOT_ERROR = 3
 
 
 def setup_logging(level: str, fmt: str = "text", app_id: str = "-") -> None:
@@ -105,7 +102,7 @@ def worker(obj: _Context, loglevel: str | None) -> None:
 
     The worker joins the app's consumer group and processes the partitions the group gives
     it. It exits 0 after a graceful stop, 1 if an agent crashed it, and 3 if the app cannot
-    be imported or started.
+    be imported or started, or no broker answered within broker_connect_timeout.
     """
     from shoal.worker import run_worker
 
@@ -113,13 +110,13 @@ def worker(obj: _Context, loglevel: str | None) -> None:
         app = obj.app()
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(EXIT_BOOT_ERROR)
+        sys.exit(ExitCode.BOOT_ERROR)
     obj.setup_logging_for(app, loglevel)
     try:
         code = run_worker(app)
     except ShoalError as exc:
         click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_BOOT_ERROR)
+        sys.exit(ExitCode.BOOT_ERROR)
     sys.exit(code)
 
 
@@ -138,11 +135,18 @@ def up(obj: _Context, workers: int | None) -> None:
     The supervisor is this host's member of the app's consumer group; it hands partition N
     of every topic to worker N % workers, commits their offsets, replaces a worker that
     dies (same partitions, from the last committed offsets) or stalls, and stops
-    everything gracefully on SIGTERM/SIGINT (a second SIGINT exits at once). Run it on
-    more hosts (or twice on one machine, each with its own metrics_port) to split the
-    partitions between supervisors. Metrics: http://metrics_host:metrics_port/metrics.
-    Exit codes: 0 after a graceful stop, 1 when workers crash past the restart budget,
-    3 when the app cannot be loaded.
+    everything gracefully on SIGTERM/SIGINT (a second SIGINT exits at once). A worker that
+    keeps crashing is restarted with a growing delay (up to worker_restart_backoff_max);
+    its siblings run on. A broker outage is waited out. Run it on more hosts (or twice on
+    one machine, each with its own metrics_port) to split the partitions between
+    supervisors. Metrics: http://metrics_host:metrics_port/metrics.
+
+    \b
+    Exit codes:
+      0  a graceful stop
+      1  a stop that was not clean (a worker had to be killed), or a supervisor failure
+      3  the app cannot boot: it cannot be imported, a setting is wrong, or no broker
+         answered within broker_connect_timeout
     """
     from shoal.supervisor.arbiter import Supervisor
     from shoal.worker.runner import install_event_loop_policy
@@ -154,11 +158,15 @@ def up(obj: _Context, workers: int | None) -> None:
         app = obj.app()
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(EXIT_BOOT_ERROR)
+        sys.exit(ExitCode.BOOT_ERROR)
     count = workers or app.conf.workers
     fmt = obj.setup_logging_for(app)
     install_event_loop_policy()
-    supervisor = Supervisor(app, spec, count, log_level=obj.log_level, log_format=fmt)
+    try:
+        supervisor = Supervisor(app, spec, count, log_level=obj.log_level, log_format=fmt)
+    except ShoalError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(ExitCode.BOOT_ERROR)
     sys.exit(asyncio.run(supervisor.run()))
 
 
@@ -212,28 +220,32 @@ def scale(obj: _Context, change: str) -> None:
 
     +N adds N workers, -N removes N, a plain N sets the count. Partitions move between the
     workers of this host only (drain, commit, hand over); the consumer group is not
-    rebalanced. The same as sending the supervisor SIGTTIN (+1) or SIGTTOU (-1).
+    rebalanced. The request goes over the supervisor's control socket, in this user's
+    private runtime directory. (Sending the supervisor SIGTTIN or SIGTTOU adds or removes
+    one worker too.)
     """
+    from shoal.supervisor import control
+    from shoal.supervisor.rundir import app_dir
     from shoal.supervisor.status import read_status, status_path
 
     app = obj.app()
     try:
-        current = read_status(status_path(app.id))
-    except ShoalError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
         number = int(change)
     except ValueError:
         raise click.BadParameter("expected +N, -N or N", param_hint="CHANGE") from None
-    delta = number if change[0] in "+-" else number - len(current.workers)
-    if len(current.workers) + delta < 1:
-        raise click.BadParameter("a supervisor keeps at least one worker", param_hint="CHANGE")
-    signum = signal.SIGTTIN if delta > 0 else signal.SIGTTOU
-    for _ in range(abs(delta)):
-        os.kill(current.pid, signum)
+    try:
+        if change[0] in "+-":
+            delta = number
+        else:
+            delta = number - len(read_status(status_path(app.id)).workers)
+        if delta == 0:
+            click.echo(f"the supervisor already runs {number} workers")
+            return
+        answer = asyncio.run(control.request_scale(control.socket_path(app_dir(app.id)), delta))
+    except ShoalError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
-        f"asked supervisor {current.pid} to go from {len(current.workers)} to "
-        f"{len(current.workers) + delta} workers"
+        f"asked supervisor {answer['pid']} to go from {answer['from']} to {answer['to']} workers"
     )
 
 
@@ -318,6 +330,8 @@ def ask(
 
     Uses the bundled client: only the app id and broker are needed (--id/--broker, or
     -A APP); the agent's topic and serializers come from what the running workers publish.
+    --timeout bounds the whole command: an agent not published yet (a cluster that is
+    starting) is waited for within it, and a broker that does not answer is named.
     """
     from shoal.cluster.client import Client
 
@@ -328,8 +342,12 @@ def ask(
         raise click.BadParameter(f"not valid JSON: {exc}", param_hint="VALUE") from exc
 
     async def run() -> Any:
-        async with Client(target_id, broker=bootstrap) as client:
+        client = Client(target_id, broker=bootstrap)
+        try:
             return await client.ask(agent, data, key=key, timeout=timeout)
+        finally:
+            # --timeout bounds the command: cleaning up gets a moment more, not another wait.
+            await client.close(timeout=1.0)
 
     try:
         reply = asyncio.run(run())
@@ -391,12 +409,11 @@ def clean(
     """
     import time
 
-    from confluent_kafka.admin import AdminClient
-
+    from shoal.broker import admin_client
     from shoal.metadata import read_metadata, reply_topic_prefix
 
     target_id, bootstrap = _target(obj, app_id, broker)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     prefix = reply_topic_prefix(target_id)
     topics = sorted(t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix))
     alive = read_metadata(bootstrap, target_id).reply_alive_at

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from shoal.agents import Agent
 from shoal.app import App
-from shoal.exceptions import AgentError
+from shoal.exceptions import AgentError, AskTimeoutError, BrokerError
 from shoal.metadata import AgentInfo, Metadata, read_metadata
 from shoal.producer import RecordMetadata
 
 T = TypeVar("T")
+
+#: How often a client looks again for an agent that is not published yet.
+AGENT_POLL_INTERVAL = 0.25
 
 
 async def _not_run_here(stream: Any) -> None:
@@ -61,34 +65,50 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def close(self) -> None:
-        """Delete this client's reply topic and deliver what is queued."""
-        await self._app.stop()
+    async def close(self, timeout: float = 10.0) -> None:
+        """Delete this client's reply topic and deliver what is queued, waiting at most
+        ``timeout`` seconds for the broker."""
+        await self._app.stop(flush_timeout=timeout)
 
-    async def agents(self, *, refresh: bool = False) -> dict[str, AgentInfo]:
+    async def agents(self, *, refresh: bool = False, timeout: float = 10.0) -> dict[str, AgentInfo]:
         """The agents the cluster published, by full name."""
         if self._metadata is None or refresh:
             self._metadata = await asyncio.to_thread(
-                read_metadata, self._app.conf.bootstrap_servers, self._app.id
+                read_metadata, self._app.conf.bootstrap_servers, self._app.id, timeout
             )
         return dict(self._metadata.agents)
 
-    async def agent(self, name: str) -> Agent:
-        """A handle to send to agent ``name`` (full or function name)."""
+    async def agent(self, name: str, *, timeout: float | None = None) -> Agent:
+        """A handle to send to agent ``name`` (full or function name). An agent that is not
+        published yet (the cluster is starting) is waited for, up to ``timeout`` seconds
+        (the app's ``ask_timeout`` by default)."""
         if name in self._handles:
             return self._handles[name]
-        await self.agents()
-        assert self._metadata is not None
-        info = self._metadata.find_agent(name)
-        if info is None:
-            await self.agents(refresh=True)
-            info = self._metadata.find_agent(name)
-        if info is None:
-            known = ", ".join(sorted(self._metadata.agents)) or "none published yet"
-            raise AgentError(
-                f"app {self._app.id!r} has no agent {name!r} (known: {known}); "
-                "is a worker of the app running?"
-            )
+        wait = timeout or self._app.conf.ask_timeout
+        deadline = time.monotonic() + wait
+        refresh = False
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                await self.agents(refresh=refresh, timeout=max(0.1, remaining))
+            except BrokerError as exc:
+                if time.monotonic() >= deadline:
+                    raise AskTimeoutError(
+                        f"gave up on agent {name!r} after {wait:g} s: {exc}"
+                    ) from None
+            else:
+                assert self._metadata is not None
+                info = self._metadata.find_agent(name)
+                if info is not None:
+                    break
+                if time.monotonic() >= deadline:
+                    known = ", ".join(sorted(self._metadata.agents)) or "none published yet"
+                    raise AgentError(
+                        f"app {self._app.id!r} has no agent {name!r} (known: {known}; waited "
+                        f"{wait:g} s for it); is a worker of the app running?"
+                    )
+            refresh = True
+            await asyncio.sleep(min(AGENT_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
         topic = self._app.topic(
             info.topic, key_serializer=info.key_serializer, value_serializer=info.value_serializer
         )
@@ -99,8 +119,13 @@ class Client:
     async def ask(
         self, agent: str, value: Any = None, *, key: Any = None, timeout: float | None = None
     ) -> Any:
-        """Send ``value`` to ``agent`` and return its reply."""
-        return await (await self.agent(agent)).ask(value, key=key, timeout=timeout)
+        """Send ``value`` to ``agent`` and return its reply. ``timeout`` (the app's
+        ``ask_timeout`` by default) bounds the whole call: finding the agent, making this
+        client's reply topic on its first ask, and waiting for the reply."""
+        wait = timeout or self._app.conf.ask_timeout
+        deadline = time.monotonic() + wait
+        handle = await self.agent(agent, timeout=wait)
+        return await handle.ask(value, key=key, timeout=max(0.001, deadline - time.monotonic()))
 
     async def cast(self, agent: str, value: Any = None, *, key: Any = None) -> None:
         """Send ``value`` to ``agent``; no reply."""

@@ -179,6 +179,7 @@ class Settings:
     broker_commit_interval: float = 2.8
     broker_commit_every: int = 10_000
     broker_session_timeout: float = 10.0
+    broker_connect_timeout: float = 30.0
     stream_buffer_maxsize: int = 4096
     consumer_max_batch: int = 1000
     producer_linger_ms: int = 5
@@ -198,8 +199,8 @@ class Settings:
     worker_drain_timeout: float = 20.0
     worker_shutdown_timeout: float = 30.0
     worker_max_memory_mb: int = 0
-    worker_restart_budget: int = 5
-    worker_restart_window: float = 60.0
+    worker_restart_backoff_max: float = 30.0
+    worker_restart_backoff_reset: float = 60.0
 
     @property
     def bootstrap_servers(self) -> str:
@@ -230,6 +231,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "broker_commit_interval": _seconds,
     "broker_commit_every": _int(1),
     "broker_session_timeout": _seconds,
+    "broker_connect_timeout": _seconds,
     "stream_buffer_maxsize": _int(1),
     "consumer_max_batch": _int(1),
     "producer_linger_ms": _int(0),
@@ -249,8 +251,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "worker_drain_timeout": _seconds,
     "worker_shutdown_timeout": _seconds,
     "worker_max_memory_mb": _int(0),
-    "worker_restart_budget": _int(1),
-    "worker_restart_window": _seconds,
+    "worker_restart_backoff_max": _seconds,
+    "worker_restart_backoff_reset": _seconds,
 }
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
 assert set(_PARSERS) == set(SETTING_NAMES), "every setting needs a parser"

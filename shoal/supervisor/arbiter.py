@@ -18,36 +18,37 @@ import itertools
 import logging
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any
 
-from shoal import metrics
+from shoal import broker, metrics
 from shoal.app import App
 from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
-from shoal.supervisor import metrics_server
+from shoal.exitcodes import ExitCode
+from shoal.supervisor import control, metrics_server, rundir
 from shoal.supervisor.assignment import moves, plan
-from shoal.supervisor.budget import RestartBudget
+from shoal.supervisor.backoff import RestartBackoff
 from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.replyhub import ReplyHub
 from shoal.supervisor.status import (
     ProcessSampler,
     SupervisorStatus,
-    status_path,
+    read_status,
     write_status,
 )
 from shoal.supervisor.workers import WorkerHandle, WorkerOptions
 from shoal.worker import channel
-from shoal.worker.channel import TP, ChannelClosed, Link
-from shoal.worker.process import EXIT_BOOT_ERROR, set_title
+from shoal.worker.channel import TP, BadFrame, ChannelClosed, Link
+from shoal.worker.process import set_title
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+#: Unix socket paths are limited to about 108 bytes.
+MAX_SOCKET_PATH = 100
+#: How long a commit for a worker may wait for the broker's answer; the worker retries.
+COMMIT_TIMEOUT = 30.0
 
 
 class Supervisor:
@@ -59,21 +60,27 @@ class Supervisor:
         self.app = app
         self.conf = app.conf
         self.workers = workers
-        self._dir = Path(tempfile.mkdtemp(prefix=f"shoal-{app.id}-"))
+        #: The app's private runtime directory: status file, sockets, metrics files.
+        self._dir = rundir.app_dir(app.id)
+        pid = os.getpid()
         self.options = WorkerOptions(
             app_spec=app_spec,
-            socket_path=str(self._dir / "channel.sock"),
+            socket_path=str(self._dir / f"channel-{pid}.sock"),
             log_level=log_level,
             log_format=log_format,
             heartbeat_interval=self.conf.worker_heartbeat_interval,
             drain_timeout=self.conf.worker_drain_timeout,
         )
-        self.handles = [WorkerHandle(i) for i in range(workers)]
-        self.budget = RestartBudget(
-            self.conf.worker_restart_budget, self.conf.worker_restart_window
-        )
+        self._control_path = control.socket_path(self._dir)
+        for path in (self.options.socket_path, str(self._control_path)):
+            if len(path) > MAX_SOCKET_PATH:
+                raise ShoalError(
+                    f"the socket path {path} is too long for a Unix socket: set "
+                    "XDG_RUNTIME_DIR or TMPDIR to a shorter directory, or use a shorter app id"
+                )
+        self.handles = [self._new_handle(i) for i in range(workers)]
         self.sampler = ProcessSampler()
-        self.status_file = status_path(app.id)
+        self.status_file = self._dir / "status.json"
         self.started_at = time.time()
         self.owned: set[TP] = set()
         #: Topics the workers read (they say so in their hello): what the group subscribes.
@@ -90,10 +97,19 @@ class Supervisor:
         #: The host's reply topic: read here, each reply routed to the worker that asked.
         self.replies = ReplyHub(app, self._forward_reply)
         self.metrics: MetricsServer | None = None
-        self._metrics_dir = self._dir / "metrics"
-        self._exit_code = EXIT_OK
+        self._metrics_dir = self._dir / f"metrics-{pid}"
+        self._exit_code = ExitCode.OK
         self._signals = 0
-        self._server: asyncio.AbstractServer | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._control_ino = -1
+
+    def _new_handle(self, index: int) -> WorkerHandle:
+        return WorkerHandle(
+            index,
+            backoff=RestartBackoff(
+                self.conf.worker_restart_backoff_max, self.conf.worker_restart_backoff_reset
+            ),
+        )
 
     # -- the main loop -----------------------------------------------------------------------
 
@@ -105,6 +121,24 @@ class Supervisor:
         # gunicorn's convention: TTIN adds a worker, TTOU removes one.
         loop.add_signal_handler(signal.SIGTTIN, self.request_scale, 1)
         loop.add_signal_handler(signal.SIGTTOU, self.request_scale, -1)
+        try:
+            await self._start()
+            if await self._wait_for_hellos():
+                await self._join_group()
+                await self._watch()
+        except (broker.BrokerUnreachable, rundir.RunDirError) as exc:
+            self.fail(str(exc), ExitCode.BOOT_ERROR)
+        finally:
+            await self._shutdown()
+        return self._exit_code
+
+    async def _start(self) -> None:
+        """Everything before the workers: the broker answers, the host's reply topic, the
+        metrics endpoint, the channel and control sockets; then the workers."""
+        rundir.app_dir(self.app.id, create=True)
+        await broker.wait_for_broker(
+            self.conf.bootstrap_servers, self.conf.broker_connect_timeout, what="the supervisor"
+        )
         await self.replies.start()
         if self.conf.metrics_enabled:
             self.metrics = metrics_server.start_for_host(
@@ -113,7 +147,17 @@ class Supervisor:
                 self._metrics_dir,
                 app_id=self.app.id,
             )
-        self._server = await asyncio.start_unix_server(self._accept, self.options.socket_path)
+        self._servers.append(
+            await asyncio.start_unix_server(self._accept, self.options.socket_path)
+        )
+        with contextlib.suppress(FileNotFoundError):
+            self._control_path.unlink()  # left by a supervisor that was killed
+        self._servers.append(
+            await asyncio.start_unix_server(
+                control.handler(self._scale_request), str(self._control_path)
+            )
+        )
+        self._control_ino = self._control_path.stat().st_ino
         log.info(
             "supervisor of app %s (pid %d) starting %d workers",
             self.app.id,
@@ -122,23 +166,22 @@ class Supervisor:
         )
         for handle in self.handles:
             self._spawn(handle)
-        try:
-            if not await self._wait_for_hellos():
-                return self._exit_code
-            topics = sorted(self._topics)
-            self._group = ConsumerThread(
-                self.app.consumer_config(),
-                on_batch=_never,
-                on_assign=self._on_group_assign,
-                on_revoke=self._on_group_revoke,
-                on_error=self._on_group_error,
-            )
-            self._group.start(topics, fetch=False)
-            log.info("joined group %s for %s", self.app.id, ", ".join(topics))
-            await self._watch()
-        finally:
-            await self._shutdown()
-        return self._exit_code
+
+    async def _join_group(self) -> None:
+        topics = sorted(self._topics)
+        self._group = ConsumerThread(
+            self.app.consumer_config(),
+            on_batch=_never,
+            on_assign=self._on_group_assign,
+            on_revoke=self._on_group_revoke,
+            on_lost=self._on_group_lost,
+            on_error=self._on_group_error,
+            # It fetches nothing (all paused): polls only serve the group and the workers'
+            # commits, which wait for the next one, so they are short.
+            poll_timeout=0.02,
+        )
+        self._group.start(topics, fetch=False)
+        log.info("joined group %s for %s", self.app.id, ", ".join(topics))
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
@@ -146,16 +189,19 @@ class Supervisor:
             log.warning("second SIGINT: killing the workers and exiting now")
             for handle in self.handles:
                 handle.kill()
-            os._exit(EXIT_FAILED)
+            os._exit(ExitCode.FAILED)
         log.info("%s: stopping gracefully", signal.Signals(signum).name)
         self._stop.set()
 
-    def fail(self, message: str, code: int = EXIT_FAILED) -> None:
+    def fail(self, message: str, code: int = ExitCode.FAILED) -> None:
         log.error("%s", message)
-        self._exit_code = code
+        self._exit_code = ExitCode(code)
         self._stop.set()
 
-    async def _wait_for_hellos(self) -> bool:
+    async def _wait_for_hellos(self, *, boot: bool = True) -> bool:
+        """Wait until every worker said it is ready. At boot, workers that do not within
+        120 s stop the supervisor; when scaling, the partitions move on anyway (a late
+        worker is handed its share when it connects)."""
         deadline = time.monotonic() + 120
         while not all(h.hello.is_set() for h in self.handles):
             if self._stop.is_set():
@@ -164,15 +210,18 @@ class Supervisor:
             if self._stop.is_set():
                 return False
             if time.monotonic() > deadline:
-                self.fail("workers did not start within 120 s; see their logs above")
+                if boot:
+                    self.fail("workers did not start within 120 s; see their logs above")
+                else:
+                    log.warning("new workers did not start within 120 s; see their logs above")
                 return False
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), 0.05)
         return True
 
     async def _watch(self) -> None:
-        """Each tick: reap dead workers, kill stalled ones; each second: recycle fat ones,
-        write the status file."""
+        """Each tick: reap dead workers, start those whose backoff ended, kill stalled ones;
+        each second: recycle fat ones, write the status file."""
         stall = self.conf.worker_stall_timeout
         next_sample = 0.0
         while not self._stop.is_set():
@@ -203,6 +252,8 @@ class Supervisor:
         """Memory and CPU of every worker (psutil), and recycle those over the limit."""
         max_rss = self.conf.worker_max_memory_mb * 1024 * 1024
         for handle in self.handles:
+            if handle.alive():
+                handle.backoff.running(handle.started_mono)
             sample = self.sampler.sample(handle.pid) if handle.alive() else None
             handle.rss, handle.cpu = sample if sample is not None else (0, 0.0)
             if self.metrics is not None:
@@ -211,6 +262,8 @@ class Supervisor:
                     rss_bytes=handle.rss,
                     cpu_percent=handle.cpu,
                     partitions=len(handle.partitions),
+                    crash_streak=handle.backoff.streak,
+                    backoff_seconds=handle.restart_in or 0.0,
                 )
             if max_rss and handle.rss > max_rss and not handle.stopping:
                 log.warning(
@@ -231,7 +284,12 @@ class Supervisor:
         log.info("started worker %d (pid %d)", handle.index, handle.pid)
 
     def _reap(self) -> None:
-        """Replace workers that exited; stop the supervisor when restarting cannot help."""
+        """Replace workers that exited (at once, or when their backoff ends); stop the
+        supervisor when restarting cannot help."""
+        now = time.monotonic()
+        for handle in self.handles:
+            if handle.restart_at is not None and now >= handle.restart_at and not handle.stopping:
+                self._spawn(handle)
         # Slots past the worker count were scaled down: drop them once they exited.
         while len(self.handles) > self.workers and not self.handles[-1].alive():
             if self.handles[-1].process is not None:
@@ -250,30 +308,32 @@ class Supervisor:
                 self.metrics.worker_exited(process.pid)
             if self._stop.is_set():
                 continue
-            if code == EXIT_BOOT_ERROR:
+            if code == ExitCode.BOOT_ERROR:
                 self.fail(
                     f"worker {handle.index} could not load or start the app (exit code "
                     f"{code}); see its error above. Not restarting.",
-                    EXIT_BOOT_ERROR,
+                    ExitCode.BOOT_ERROR,
                 )
                 return
             cause = handle.cause or ("exit 0" if code == 0 else "crash")
             handle.cause = ""
+            delay = 0.0
             if cause in ("crash", "stall"):
+                # A crash-looping slot backs off; its siblings run on untouched.
+                delay = handle.backoff.crashed(handle.started_mono)
+                when = (
+                    f"in {delay:.1f} s ({handle.backoff.streak} crashes in a row)"
+                    if delay
+                    else "now"
+                )
                 log.error(
-                    "worker %d (pid %d) died (%s, exit code %s)",
+                    "worker %d (pid %d) died (%s, exit code %s); restarting it %s",
                     handle.index,
                     process.pid,
                     cause,
                     code,
+                    when,
                 )
-                if not self.budget.record():
-                    self.fail(
-                        f"{self.budget.recent()} worker restarts within "
-                        f"{self.conf.worker_restart_window:.0f} s, over worker_restart_budget="
-                        f"{self.conf.worker_restart_budget}: giving up"
-                    )
-                    return
             else:
                 log.info(
                     "worker %d (pid %d) exited (%s); replacing it", handle.index, process.pid, cause
@@ -281,7 +341,10 @@ class Supervisor:
             handle.restarts += 1
             if self.metrics is not None:
                 self.metrics.supervisor.worker_restarted(handle.index, cause)
-            self._spawn(handle)
+            if delay:
+                handle.restart_at = time.monotonic() + delay
+            else:
+                self._spawn(handle)
 
     # -- the channel -------------------------------------------------------------------------
 
@@ -290,21 +353,25 @@ class Supervisor:
         handle: WorkerHandle | None = None
         try:
             hello = await link.recv()
-            if hello.get("t") != channel.HELLO:
-                link.close()
-                return
-            handle = self.handles[int(hello["index"])]
+            index, pid = hello.get("index"), hello.get("pid")
+            if (
+                hello["t"] != channel.HELLO
+                or not isinstance(index, int)
+                or not 0 <= index < len(self.handles)
+                or self.handles[index].pid != pid
+            ):
+                raise BadFrame(f"not the hello of a worker of this supervisor: {hello!r}"[:200])
+            handle = self.handles[index]
             handle.link = link
             handle.last_heartbeat = time.monotonic()
             await link.send({"t": channel.WELCOME, "reply_topic": self.replies.topic})
             ready = await link.recv()
-            if ready.get("t") != channel.READY:
-                link.close()
-                return
+            if ready["t"] != channel.READY:
+                raise BadFrame(f"worker {index} sent {ready['t']!r} instead of ready")
             self._topics.update(ready.get("topics", []))
             handle.last_heartbeat = time.monotonic()
             handle.hello.set()
-            log.info("worker %d (pid %d) is ready", handle.index, hello["pid"])
+            log.info("worker %d (pid %d) is ready", handle.index, pid)
             if handle.partitions:
                 # A replacement: the same partitions, from the last committed offsets.
                 await self._send(
@@ -312,9 +379,12 @@ class Supervisor:
                 )
             while True:
                 self._on_message(handle, await link.recv())
+        except BadFrame as exc:
+            log.warning("channel socket: closed a connection that sent %s", exc)
         except ChannelClosed:
             pass
         finally:
+            link.close()
             if handle is not None and handle.link is link:
                 handle.link = None
             self._abandon_revocations(link)
@@ -376,9 +446,10 @@ class Supervisor:
         if not mine or self._group is None:
             return not offsets
         try:
-            await self._group.commit(mine)
-        except ShoalError as exc:
-            log.warning("commit for worker %d failed (retried next round): %s", handle.index, exc)
+            await asyncio.wait_for(self._group.commit(mine), COMMIT_TIMEOUT)
+        except (ShoalError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {COMMIT_TIMEOUT:g} s"
+            log.warning("commit for worker %d failed (retried next round): %s", handle.index, why)
             return False
         if self.metrics is not None:
             self.metrics.supervisor.committed(mine)
@@ -386,13 +457,13 @@ class Supervisor:
 
     # -- the group ---------------------------------------------------------------------------
 
-    async def _on_group_assign(self, tps: list[TP]) -> dict[TP, int]:
+    async def _on_group_assign(self, tps: list[TP]) -> None:
         if self.metrics is not None:
             self.metrics.supervisor.rebalance("assign")
         async with self._layout_lock:
             self.owned.update(tps)
             if self._leaving:  # they go to the next owner when this member leaves
-                return {}
+                return
             layout = plan(self.owned, self.workers)
             for handle in self.handles[: self.workers]:
                 new = layout[handle.index] - handle.partitions
@@ -400,7 +471,6 @@ class Supervisor:
                 if new:
                     await self._send(handle, {"t": channel.ASSIGN, "tps": channel.pack_tps(new)})
         log.info("this host owns %d partitions over %d workers", len(self.owned), self.workers)
-        return {}
 
     async def _on_group_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """Ask each owning worker to drain and report; their final offsets get committed."""
@@ -415,7 +485,24 @@ class Supervisor:
             self.owned -= gone
         return final
 
-    async def _take_back(self, per_worker: dict[int, set[TP]]) -> dict[TP, int]:
+    async def _on_group_lost(self, tps: list[TP]) -> None:
+        """The group went on without this member (its session expired while the broker was
+        away): the workers stop those partitions at once, nothing is committed (their new
+        owner may have moved on), and the rejoin assigns afresh from the committed offsets."""
+        gone = set(tps)
+        if self.metrics is not None:
+            self.metrics.supervisor.rebalance("lost")
+            self.metrics.supervisor.forget_partitions(gone)
+        async with self._layout_lock:
+            await self._take_back(
+                {h.index: h.partitions & gone for h in self.handles if h.partitions & gone},
+                commit=False,
+            )
+            self.owned -= gone
+
+    async def _take_back(
+        self, per_worker: dict[int, set[TP]], *, commit: bool = True
+    ) -> dict[TP, int]:
         """Revoke partitions from workers; returns the final offsets they reported."""
         waits: list[asyncio.Future[dict[TP, int]]] = []
         requests: list[int] = []
@@ -428,7 +515,12 @@ class Supervisor:
             self._revocations[request] = future  # before sending: the answer may be quick
             if handle.link is not None:
                 self._revoked_over[request] = handle.link
-            message = {"t": channel.REVOKE, "id": request, "tps": channel.pack_tps(theirs)}
+            message = {
+                "t": channel.REVOKE,
+                "id": request,
+                "tps": channel.pack_tps(theirs),
+                "commit": commit,
+            }
             if await self._send(handle, message):
                 waits.append(future)
             else:
@@ -461,6 +553,16 @@ class Supervisor:
         """Add (+1) or remove (-1) a worker; called from signal handlers, so it only flags."""
         self._scale_requests.append(delta)
 
+    def _scale_request(self, delta: int) -> tuple[int, int]:
+        """``clusterctl scale`` over the control socket: queue ``delta`` single steps."""
+        target = self.workers + sum(self._scale_requests) + delta
+        if target < 1:
+            raise ShoalError(f"a supervisor keeps at least one worker (asked for {target})")
+        current = self.workers + sum(self._scale_requests)
+        step = 1 if delta > 0 else -1
+        self._scale_requests.extend([step] * abs(delta))
+        return current, target
+
     async def _rescale(self, delta: int) -> None:
         """Change the number of workers on this host and move partitions locally:
         revoke from the old owners (drain, report, commit), then assign to the new ones."""
@@ -473,10 +575,10 @@ class Supervisor:
         async with self._layout_lock:
             if delta > 0:
                 for index in range(self.workers, target):
-                    handle = WorkerHandle(index)
+                    handle = self._new_handle(index)
                     self.handles.append(handle)
                     self._spawn(handle)
-                await self._wait_for_hellos()
+                await self._wait_for_hellos(boot=False)
             old = {h.index: set(h.partitions) for h in self.handles}
             new = plan(self.owned, target)
             to_revoke, to_assign = moves(old, new)
@@ -485,7 +587,10 @@ class Supervisor:
         # while it waits for the lock: commit outside it. Offsets of partitions the group
         # revoked meanwhile are left out by the commit itself.
         if final and self._group is not None:
-            await self._group.commit(final)
+            try:
+                await asyncio.wait_for(self._group.commit(final), COMMIT_TIMEOUT)
+            except (ShoalError, TimeoutError) as exc:
+                log.warning("commit after rescaling failed; those events repeat: %r", exc)
         async with self._layout_lock:
             self.workers = target
             for index, tps in to_assign.items():
@@ -498,6 +603,7 @@ class Supervisor:
                 await self._send(handle, message)
             for handle in self.handles[target:]:
                 handle.stopping = True
+                handle.restart_at = None  # one backing off is not started again
                 handle.cause = "scaled down"
                 await self._send(handle, {"t": channel.STOP})
         log.info("scaled to %d workers; %d partitions on this host", target, len(self.owned))
@@ -510,13 +616,31 @@ class Supervisor:
     # -- stopping ----------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
+        """Drain and commit while still a member, leave the group, stop the workers (killing
+        what outlives ``worker_shutdown_timeout``), then everything _start made, in reverse.
+        Safe after a start that failed half-way."""
         deadline = time.monotonic() + self.conf.worker_shutdown_timeout
+
+        def left() -> float:
+            return max(0.1, deadline - time.monotonic())
+
         if self._group is not None:
-            await self._hand_back()
+            try:
+                async with asyncio.timeout(left()):
+                    await self._hand_back()
+            except TimeoutError:
+                # The broker is away, say: what was not committed is processed again.
+                log.error(
+                    "the final drain and commit did not finish within worker_shutdown_timeout"
+                    "=%.0f s; stopping anyway",
+                    self.conf.worker_shutdown_timeout,
+                )
+                self._exit_code = self._exit_code or ExitCode.FAILED
             # Leaving the group revokes what is left (nothing, unless the drain failed).
-            await self._group.stop(self.conf.worker_shutdown_timeout)
+            await self._group.stop(left())
         for handle in self.handles:
             handle.stopping = True
+            handle.restart_at = None
             if not await self._send(handle, {"t": channel.STOP}):
                 handle.signal(signal.SIGTERM)
         while any(h.alive() for h in self.handles) and time.monotonic() < deadline:
@@ -526,22 +650,37 @@ class Supervisor:
             if handle.alive():
                 log.error("worker %d did not stop in time; killing it", handle.index)
                 handle.kill()
+                self._exit_code = self._exit_code or ExitCode.FAILED  # not a clean stop
             if handle.process is not None:
                 handle.process.join(5)
-        if self._server is not None:
-            self._server.close()
-        await self.replies.stop()
-        await self.app.stop()  # flushes the producer
+        for server in self._servers:
+            server.close()
+        # What is left is cleaning up: brief, even with the broker away.
+        cleanup = min(left(), 5.0)
+        if self.replies.started:
+            await self.replies.stop(cleanup)
+        await self.app.stop(flush_timeout=cleanup)
         if self.metrics is not None:
             self.metrics.stop()
         if self.conf.metrics_enabled:
             metrics.teardown_multiprocess(self._metrics_dir)
+        self._remove_runtime_files()
+        log.info("supervisor stopped")
+
+    def _remove_runtime_files(self) -> None:
+        """What this supervisor made in the runtime directory; the status file and control
+        socket only while they are still its own (a second supervisor of the app on this
+        host may have taken them over)."""
         with contextlib.suppress(OSError):
             os.unlink(self.options.socket_path)
-            self._dir.rmdir()
+        with contextlib.suppress(OSError, ShoalError):
+            if read_status(self.status_file).pid == os.getpid():
+                self.status_file.unlink()
         with contextlib.suppress(OSError):
-            self.status_file.unlink()
-        log.info("supervisor stopped")
+            if self._control_path.stat().st_ino == self._control_ino:
+                self._control_path.unlink()
+        with contextlib.suppress(OSError):
+            self._dir.rmdir()  # when nothing of another supervisor of the app is left in it
 
     async def _hand_back(self) -> None:
         """Drain every worker and commit their final offsets while still a live member.

@@ -47,6 +47,8 @@ class _Worker:
     rss_bytes: int = 0
     cpu_percent: float = 0.0
     partitions: int = 0
+    crash_streak: int = 0
+    backoff_seconds: float = 0.0
     highs: dict[TP, int] = field(default_factory=dict)
 
 
@@ -68,9 +70,17 @@ class SupervisorMetrics(Collector):
     # -- setters (the supervisor's loop) -----------------------------------------------------
 
     def worker_sample(
-        self, worker: int, *, rss_bytes: int, cpu_percent: float, partitions: int
+        self,
+        worker: int,
+        *,
+        rss_bytes: int,
+        cpu_percent: float,
+        partitions: int,
+        crash_streak: int = 0,
+        backoff_seconds: float = 0.0,
     ) -> None:
-        """The per-second psutil sample of a worker, and how many partitions it owns."""
+        """The per-second psutil sample of a worker, how many partitions it owns, and how it
+        backs off when it keeps crashing."""
         with self._lock:
             state = self._workers.setdefault(worker, _Worker())
             state.rss_bytes, state.cpu_percent, state.partitions = (
@@ -78,6 +88,7 @@ class SupervisorMetrics(Collector):
                 cpu_percent,
                 partitions,
             )
+            state.crash_streak, state.backoff_seconds = crash_streak, backoff_seconds
 
     def worker_restarted(self, worker: int, cause: str) -> None:
         """A worker's process was replaced; ``cause``: crash, stall, memory (or another
@@ -141,6 +152,16 @@ class SupervisorMetrics(Collector):
             "High watermark minus committed offset, per partition owned by this host.",
             labels=["app", "worker", "topic", "partition"],
         )
+        streak = GaugeMetricFamily(
+            "shoal_worker_crash_streak",
+            "Crashes in a row of a worker slot (0 once it ran worker_restart_backoff_reset).",
+            labels=["app", "worker"],
+        )
+        backoff = GaugeMetricFamily(
+            "shoal_worker_backoff_seconds",
+            "Seconds until a crash-looping worker slot starts again (0: not backing off).",
+            labels=["app", "worker"],
+        )
         workers = GaugeMetricFamily("shoal_workers", "Worker slots of this host.", labels=["app"])
         restarts = CounterMetricFamily(
             "shoal_worker_restarts",
@@ -159,6 +180,8 @@ class SupervisorMetrics(Collector):
                 rss.add_metric([app, label], state.rss_bytes)
                 cpu.add_metric([app, label], state.cpu_percent)
                 owned.add_metric([app, label], state.partitions)
+                streak.add_metric([app, label], state.crash_streak)
+                backoff.add_metric([app, label], state.backoff_seconds)
                 for (topic, partition), high in sorted(state.highs.items()):
                     done = self._committed.get((topic, partition))
                     if done is not None and high >= 0 and done >= 0:
@@ -170,7 +193,7 @@ class SupervisorMetrics(Collector):
                 restarts.add_metric([app, str(index), cause], count)
             for kind, count in sorted(self._rebalances.items()):
                 rebalances.add_metric([app, kind], count)
-        return [rss, cpu, owned, lag, workers, restarts, rebalances]
+        return [rss, cpu, owned, lag, streak, backoff, workers, restarts, rebalances]
 
 
 class MetricsServer:

@@ -26,6 +26,10 @@ class ReplyHub:
         self._keepalive: asyncio.Task[None] | None = None
 
     @property
+    def started(self) -> bool:
+        return self.router.started
+
+    @property
     def topic(self) -> str:
         return self.router.topic
 
@@ -45,13 +49,14 @@ class ReplyHub:
             keep_alive(producer, app.id, self.topic, REPLY_KEEPALIVE_EVERY)
         )
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 15.0) -> None:
         self.router.stop()
         if self._keepalive is not None:
             self._keepalive.cancel()
         await drop_reply_topic(
             self.app.producer_for_send(),
-            {"bootstrap.servers": self.app.conf.bootstrap_servers},
+            self.app.conf.bootstrap_servers,
             self.app.id,
             self.topic,
+            timeout=timeout,
         )

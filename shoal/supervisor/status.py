@@ -18,6 +18,7 @@ import msgspec
 import psutil
 
 from shoal.exceptions import ShoalError
+from shoal.supervisor.rundir import app_dir
 
 __all__ = [
     "ProcessSampler",
@@ -60,7 +61,11 @@ class WorkerStatus:
     lag: int | None
     """Messages behind the high watermark over its partitions; None while unknown."""
     state: str
-    """``"starting"``, ``"running"`` or ``"stopping"``."""
+    """``"starting"``, ``"running"``, ``"stopping"``, or ``"backoff"``: it keeps crashing
+    and waits ``restart_in`` seconds before its next start."""
+    crash_streak: int = 0
+    """Crashes in a row (0 once a worker ran ``worker_restart_backoff_reset`` seconds)."""
+    restart_in: float | None = None
 
 
 @dataclass
@@ -85,14 +90,11 @@ def partition_label(topic: str, partition: int) -> str:
 def status_path(app_id: str, run_dir: Path | None = None) -> Path:
     """Where the status file of ``app_id`` lives: ``<run_dir>/<app_id>/status.json``.
 
-    ``run_dir`` defaults to ``<system temp dir>/shoal``; the supervisor and ``clusterctl
-    status`` must agree on it, so pass the same value to both.
+    ``run_dir`` defaults to this user's private runtime directory (see
+    :func:`shoal.supervisor.rundir.runtime_root`); a directory on the way that another user
+    could have planted raises :class:`~shoal.supervisor.rundir.RunDirError`.
     """
-    if not app_id or app_id in {".", ".."} or "/" in app_id or os.sep in app_id:
-        # The app id becomes a directory name; a separator would escape the run dir.
-        raise ValueError(f"app id {app_id!r} cannot name a status directory")
-    root = run_dir if run_dir is not None else Path(tempfile.gettempdir()) / "shoal"
-    return root / app_id / "status.json"
+    return app_dir(app_id, run_dir) / "status.json"
 
 
 def write_status(path: Path, status: SupervisorStatus) -> None:
@@ -162,6 +164,8 @@ def render_table(status: SupervisorStatus, now: float | None = None, max_per_top
     for w in sorted(status.workers, key=lambda w: w.index):
         # A worker that is not serving yet (or any more) says so where its index is.
         name = str(w.index) if w.state == "running" else f"{w.index} ({w.state})"
+        if w.state == "backoff" and w.restart_in is not None:
+            name = f"{w.index} (backoff {w.restart_in:.0f}s, {w.crash_streak} crashes)"
         rows.append(
             (
                 name,

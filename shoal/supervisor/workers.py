@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.supervisor.backoff import RestartBackoff
 from shoal.supervisor.status import WorkerStatus, partition_label
 from shoal.worker import process as worker_process
 from shoal.worker.channel import TP, Link
@@ -38,8 +39,13 @@ class WorkerHandle:
     """One worker slot: its index survives restarts, its process does not."""
 
     index: int
+    #: When this slot may start again after crashing (it backs off while it keeps crashing).
+    backoff: RestartBackoff
     process: Any = None  # multiprocessing's SpawnProcess
-    started_at: float = 0.0
+    started_at: float = 0.0  # wall clock, for `clusterctl status`
+    started_mono: float = 0.0  # the monotonic clock, for the backoff
+    #: When a slot that is backing off starts again (monotonic clock), else None.
+    restart_at: float | None = None
     restarts: int = 0
     link: Link | None = None
     hello: asyncio.Event = field(default_factory=asyncio.Event)
@@ -59,6 +65,13 @@ class WorkerHandle:
     def pid(self) -> int:
         return int(self.process.pid) if self.process is not None and self.process.pid else 0
 
+    @property
+    def restart_in(self) -> float | None:
+        """Seconds until a slot that backs off starts again; None when it is not."""
+        if self.restart_at is None:
+            return None
+        return max(0.0, self.restart_at - time.monotonic())
+
     def alive(self) -> bool:
         return self.process is not None and self.process.is_alive()
 
@@ -77,7 +90,9 @@ class WorkerHandle:
             name=f"shoal-worker-{self.index}",
         )
         self.process.start()
+        self.restart_at = None
         self.started_at = time.time()
+        self.started_mono = time.monotonic()
         self.last_heartbeat = time.monotonic()
         self.link = None
         self.hello = asyncio.Event()
@@ -97,7 +112,12 @@ class WorkerHandle:
 
     def status(self) -> WorkerStatus:
         """This slot as ``clusterctl status`` shows it."""
-        state = "stopping" if self.stopping else "running" if self.hello.is_set() else "starting"
+        if self.restart_at is not None:
+            state = "backoff"
+        elif self.stopping:
+            state = "stopping"
+        else:
+            state = "running" if self.hello.is_set() else "starting"
         return WorkerStatus(
             index=self.index,
             pid=self.pid,
@@ -109,6 +129,8 @@ class WorkerHandle:
             events_per_s=self.events_per_s,
             lag=self.lag,
             state=state,
+            crash_streak=self.backoff.streak,
+            restart_in=self.restart_in,
         )
 
     def heartbeat(self, received: int, lag: int | None) -> None:

@@ -44,6 +44,11 @@ class ChannelClosed(ConnectionError):
     """The other end went away."""
 
 
+class BadFrame(ChannelClosed):
+    """The other end sent something that is not a channel message (a stray connection): the
+    link is of no further use."""
+
+
 class Link:
     """One end of the channel: send and receive whole messages."""
 
@@ -64,16 +69,22 @@ class Link:
     async def recv(self) -> dict[str, Any]:
         """The next message; raises ChannelClosed at end of stream."""
         try:
-            header = await self._reader.readexactly(_HEADER.size)
-            (size,) = _HEADER.unpack(header)
-            if size > MAX_FRAME:
-                raise ChannelClosed(f"frame of {size} bytes is over the {MAX_FRAME} limit")
+            (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise ChannelClosed(str(exc)) from exc
+        if size > MAX_FRAME:
+            raise BadFrame(f"a frame of {size} bytes, over the {MAX_FRAME} limit")
+        try:
             body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise ChannelClosed(str(exc)) from exc
-        message = msgpack.unpackb(body, raw=False)
-        if not isinstance(message, dict) or "t" not in message:
-            raise ChannelClosed(f"not a channel message: {message!r}")
+        try:
+            message = msgpack.unpackb(body, raw=False)
+        except Exception as exc:  # msgpack raises several kinds for garbage
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise BadFrame(f"an undecodable frame ({why})") from None
+        if not isinstance(message, dict) or not isinstance(message.get("t"), str):
+            raise BadFrame(f"not a channel message: {repr(message)[:80]}")
         return message
 
     def close(self) -> None:

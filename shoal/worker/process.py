@@ -19,20 +19,20 @@ import sys
 import time
 from typing import Any
 
-from shoal import logs, metrics
+from shoal import broker, logs, metrics
 from shoal.app import App
-from shoal.exceptions import ShoalError
+from shoal.exceptions import BrokerError, ShoalError
+from shoal.exitcodes import ExitCode
 from shoal.replies import HostReplies
 from shoal.worker import channel
 from shoal.worker.channel import ChannelClosed, Link
 from shoal.worker.loader import load_app
-from shoal.worker.runner import EXIT_CRASH, EXIT_OK, install_event_loop_policy
+from shoal.worker.runner import install_event_loop_policy
 
 log = logging.getLogger(__name__)
 
-#: Exit code of a worker that cannot import or start the app: the supervisor stops instead
-#: of restarting it forever (gunicorn's WORKER_BOOT_ERROR).
-EXIT_BOOT_ERROR = 3
+#: Seconds a worker's graceful stop may take beyond its drain before it gives up and exits.
+STOP_GRACE = 10.0
 
 
 def set_title(title: str) -> None:
@@ -64,7 +64,7 @@ def run(
         metrics.configure(app_id=app.id, worker=index, enabled=app.conf.metrics_enabled)
     except ShoalError as exc:
         log.error("worker %d cannot load the app: %s", index, exc)
-        sys.exit(EXIT_BOOT_ERROR)
+        sys.exit(ExitCode.BOOT_ERROR)
     set_title(f"shoal worker {index} {app.id}")
     install_event_loop_policy()
     session = WorkerSession(app, index, socket_path, heartbeat_interval, drain_timeout)
@@ -102,32 +102,51 @@ class WorkerSession:
         welcome = await link.recv()
         if welcome.get("t") != channel.WELCOME:
             log.error("worker %d: expected a welcome, got %r", self.index, welcome.get("t"))
-            return EXIT_BOOT_ERROR
+            return ExitCode.BOOT_ERROR
         # Asks made here are answered through the host's reply topic, read by the supervisor.
         self._replies = HostReplies(welcome["reply_topic"], str(self.index))
         self.app.use_host_replies(self._replies, self._reply_to_neighbour)
         try:
+            # The supervisor reached the broker when it started: one that is away now (a
+            # worker replaced during an outage) is waited for, not a reason to give up.
+            await broker.wait_for_broker(
+                self.app.conf.bootstrap_servers, None, what=f"worker {self.index}"
+            )
             await self.app.start(assigned=True, committer=self._commit)
+        except BrokerError as exc:
+            log.error("worker %d cannot start the app: %s", self.index, exc)
+            return ExitCode.FAILED  # restarted (with backoff): the broker may be back then
         except ShoalError as exc:
             log.error("worker %d cannot start the app: %s", self.index, exc)
-            return EXIT_BOOT_ERROR
+            return ExitCode.BOOT_ERROR
         await link.send({"t": channel.READY, "topics": self.app.subscribed_topics()})
         serve = loop.create_task(self._serve(link), name="channel")
         beat = loop.create_task(self._heartbeat(link), name="heartbeat")
+        clean = True
         try:
             await self.app.wait_stopped()
         finally:
             # Stopping releases every partition and hands the final offsets to the
             # supervisor, which must still be listening: stop the channel after that.
-            await self.app.stop()
+            try:
+                async with asyncio.timeout(self.drain_timeout + STOP_GRACE):
+                    await self.app.stop()
+            except TimeoutError:
+                log.error(
+                    "worker %d did not stop within %.0f s; exiting anyway (what it did not "
+                    "commit is processed again)",
+                    self.index,
+                    self.drain_timeout + STOP_GRACE,
+                )
+                clean = False
             for task in (serve, beat, *self._tasks):
                 task.cancel()
             await asyncio.gather(serve, beat, *self._tasks, return_exceptions=True)
             link.close()
         if self.app.crashed is not None:
             log.error("worker %d stopped because of: %r", self.index, self.app.crashed)
-            return EXIT_CRASH
-        return EXIT_OK
+            return ExitCode.FAILED
+        return ExitCode.OK if clean else ExitCode.FAILED
 
     async def _serve(self, link: Link) -> None:
         while True:
@@ -141,7 +160,8 @@ class WorkerSession:
             if kind == channel.ASSIGN:
                 self._spawn(self._assign(channel.unpack_tps(message["tps"])))
             elif kind == channel.REVOKE:
-                self._spawn(self._revoke(link, message["id"], channel.unpack_tps(message["tps"])))
+                tps = channel.unpack_tps(message["tps"])
+                self._spawn(self._revoke(link, message["id"], tps, message.get("commit", True)))
             elif kind == channel.REPLY:
                 if self._replies is not None:
                     self._replies.resolve(message["cid"], message["value"], message["error"])
@@ -177,10 +197,10 @@ class WorkerSession:
         assert conductor is not None
         await conductor.assign(tps)
 
-    async def _revoke(self, link: Link, request: int, tps: list[channel.TP]) -> None:
+    async def _revoke(self, link: Link, request: int, tps: list[channel.TP], commit: bool) -> None:
         conductor = self.app.conductor
         assert conductor is not None
-        offsets = await conductor.release(tps, self.drain_timeout)
+        offsets = await conductor.release(tps, self.drain_timeout, commit=commit)
         await link.send(
             {"t": channel.REVOKED, "id": request, "offsets": channel.pack_offsets(offsets)}
         )
@@ -204,13 +224,24 @@ class WorkerSession:
             self._commits.pop(request, None)
 
     async def _heartbeat(self, link: Link) -> None:
+        """Prove from this loop, every ``heartbeat_interval``, that the worker is alive: the
+        loop runs *and* every thread events need runs. A worker with a dead thread stops
+        heartbeating and crashes, so the supervisor replaces it."""
         conductor = self.app.conductor
         assert conductor is not None
+        lag: int | None = None
+        highs: dict[channel.TP, int] = {}
         while True:
-            lag: int | None = None
-            highs: dict[channel.TP, int] = {}
-            with contextlib.suppress(ShoalError):
-                lag, highs = await conductor.lag()
+            dead = [] if self.app.stopping else self.app.dead_parts()
+            if dead:
+                problem = f"{' and '.join(dead)} of worker {self.index} stopped"
+                log.error("%s: the worker is dead; exiting so it is replaced", problem)
+                self.app.crash(ShoalError(problem))
+                return
+            # The lag is measured on the consumer thread, which may be busy handing a batch
+            # over (back-pressure): the heartbeat never waits for it.
+            with contextlib.suppress(ShoalError, TimeoutError):
+                lag, highs = await asyncio.wait_for(conductor.lag(), self.heartbeat_interval)
             await link.send(
                 {
                     "t": channel.HEARTBEAT,

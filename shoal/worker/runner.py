@@ -12,12 +12,11 @@ import os
 import signal
 import sys
 
+from shoal import broker
 from shoal.app import App
+from shoal.exitcodes import ExitCode
 
 log = logging.getLogger(__name__)
-
-EXIT_OK = 0
-EXIT_CRASH = 1
 
 
 def install_event_loop_policy() -> str:
@@ -39,13 +38,16 @@ async def serve(app: App) -> int:
         signals += 1
         if signals > 1:
             log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(EXIT_CRASH)
+            os._exit(ExitCode.FAILED)
         log.info("%s: stopping gracefully", signal.Signals(signum).name)
         app.request_stop()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
+        await broker.wait_for_broker(
+            app.conf.bootstrap_servers, app.conf.broker_connect_timeout, what="the worker"
+        )
         await app.start()
         await app.wait_stopped()
     finally:
@@ -54,9 +56,9 @@ async def serve(app: App) -> int:
             loop.remove_signal_handler(signum)
     if app.crashed is not None:
         log.error("worker stopped because of: %r", app.crashed)
-        return EXIT_CRASH
+        return ExitCode.FAILED
     log.info("worker stopped")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def run_worker(app: App) -> int:
@@ -66,6 +68,6 @@ def run_worker(app: App) -> int:
     try:
         return asyncio.run(serve(app))
     except KeyboardInterrupt:
-        return EXIT_CRASH
+        return ExitCode.FAILED
     finally:
         sys.stdout.flush()

@@ -32,6 +32,18 @@ STALL_MARKER = os.environ.get("NUMBERS_STALL_MARKER", "")
 BLOAT_ON = int(os.environ.get("NUMBERS_BLOAT_ON", "-1"))
 BLOAT_MB = int(os.environ.get("NUMBERS_BLOAT_MB", "0"))
 _leak: list[bytearray] = []
+#: The value on which the first worker to see it loses its consumer thread (a dead thread
+#: in a live process); the marker file makes it happen once.
+BREAK_CONSUMER_ON = int(os.environ.get("NUMBERS_BREAK_CONSUMER_ON", "-1"))
+BREAK_MARKER = os.environ.get("NUMBERS_BREAK_MARKER", "")
+#: The value whose event crashes the agent (the default ``crash`` policy stops the worker),
+#: once: the marker file says it happened.
+CRASH_ON = int(os.environ.get("NUMBERS_CRASH_ON", "-1"))
+CRASH_MARKER = os.environ.get("NUMBERS_CRASH_MARKER", "")
+
+
+async def _kill_consumer_thread(batch: object) -> None:
+    raise RuntimeError("the consumer thread dies here (a test's fault injection)")
 
 
 def _misbehave(value: int) -> None:
@@ -41,6 +53,16 @@ def _misbehave(value: int) -> None:
         threading.Event().wait()  # blocks the event loop for good: no more heartbeats
     if value == BLOAT_ON:
         _leak.append(bytearray(BLOAT_MB * 1024 * 1024))
+    if value == CRASH_ON and CRASH_MARKER and not os.path.exists(CRASH_MARKER):
+        with open(CRASH_MARKER, "w") as marker:
+            marker.write(str(os.getpid()))
+        raise RuntimeError(f"event {value} crashes the agent (a test's fault injection)")
+    if value == BREAK_CONSUMER_ON and BREAK_MARKER and not os.path.exists(BREAK_MARKER):
+        with open(BREAK_MARKER, "w") as marker:
+            marker.write(str(os.getpid()))
+        assert app.conductor is not None
+        # Its next batch raises on the consumer thread, which ends.
+        app.conductor._consumer._on_batch = _kill_consumer_thread  # type: ignore[union-attr]
 
 
 @app.agent(app.topic(os.environ["NUMBERS_IN"], value_type=int), sink=[out_topic])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -53,3 +54,18 @@ def test_ask_agents_and_clean_through_the_cli(
     finally:
         code = supervisor.stop()
     assert code == 0, supervisor.log()
+
+
+def test_ask_timeout_bounds_the_command_when_no_broker_answers(unique: str) -> None:
+    env = numbers_env("127.0.0.1:1", unique)  # nothing listens there
+    started = time.monotonic()
+    ask = Clusterctl("tests.apps.numbers_app", "ask", "--timeout", "3", "numbers", "1", env=env)
+    code = ask.proc.wait(60)
+    took = time.monotonic() - started
+    assert code == 1, ask.log()
+    error = next(line for line in ask.lines if line.startswith("Error:"))
+    assert "gave up on agent 'numbers' after 3 s" in error
+    assert "127.0.0.1:1" in error
+    # Python's start, the 3 s, and a moment to clean up: not the 14 s it used to take.
+    assert took < 3 + 3, f"`clusterctl ask --timeout 3` took {took:.1f} s"
+    assert not any("Traceback" in line for line in ask.lines)

@@ -24,17 +24,6 @@ from tests.processes import Clusterctl, OutputReader, numbers_env, produce_numbe
 pytestmark = pytest.mark.kafka
 
 APP = "tests.apps.numbers_app"
-STARTED = re.compile(r"started worker (\d+) \(pid (\d+)\)")
-
-
-def worker_pids(supervisor: Clusterctl) -> dict[int, int]:
-    """The current pid of each worker slot, from the supervisor's "started worker" lines."""
-    pids: dict[int, int] = {}
-    for line in list(supervisor.lines):
-        match = STARTED.search(line)
-        if match:
-            pids[int(match[1])] = int(match[2])
-    return pids
 
 
 class Feeder(threading.Thread):
@@ -82,7 +71,7 @@ def test_workers_killed_under_load_are_replaced_fast_and_lose_nothing(
                 30,
                 "the feed to reach the next kill",
             )
-            victim = worker_pids(supervisor)[index]
+            victim = supervisor.worker_pids()[index]
             wait_until_sync(
                 lambda v=victim: (
                     reader.poll(0.1) and v in set().union(*reader.pids_by_partition.values())
@@ -154,7 +143,7 @@ def test_a_supervisor_stopped_mid_stream_hands_over_nothing_twice(
         second = Clusterctl(APP, "up", "-w", "2", env=env)
         second.wait_for("this host owns 4 partitions over 2 workers")
         first.wait_for("this host owns 4 partitions over 2 workers")
-        theirs = set(worker_pids(second).values())
+        theirs = set(second.worker_pids().values())
         reader.wait_assigned()
         produce_numbers(kafka_bootstrap, env["NUMBERS_IN"], range(before))
         wait_until_sync(
@@ -199,6 +188,6 @@ def test_a_supervisor_stopped_mid_stream_hands_over_nothing_twice(
     assigned = next(line for line in second.lines if "consumer: assigned" in line)
     its_partitions = {int(p) for p in re.findall(r"-in\[(\d+)\]", assigned)}
     assert len(its_partitions) == partitions // 2, assigned
-    ours = set(worker_pids(first).values())
+    ours = set(first.worker_pids().values())
     for p in its_partitions:
         assert reader.pids_by_partition[p] & ours, (p, dict(reader.pids_by_partition))

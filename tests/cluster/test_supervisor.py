@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
+import time
 
 import pytest
 
+from shoal.supervisor import rundir
 from tests.processes import Clusterctl, OutputReader, numbers_env, produce_numbers
 
 pytestmark = pytest.mark.kafka
@@ -111,3 +114,57 @@ def test_json_logs_name_the_app_the_worker_and_the_pid(kafka_bootstrap: str, uni
     assert {e["worker"] for e in entries} == {"supervisor", "0"}
     assert {e["app"] for e in entries if e["worker"] == "0"} == {unique}
     assert all(isinstance(e["pid"], int) and e["message"] for e in entries)
+
+
+def test_an_unreachable_broker_stops_up_in_bounded_time_with_one_line(unique: str) -> None:
+    env = numbers_env("127.0.0.1:1", unique)  # nothing listens there
+    env["SHOAL_BROKER_CONNECT_TIMEOUT"] = "3"
+    started = time.monotonic()
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "2", env=env)
+    code = supervisor.proc.wait(60)
+    took = time.monotonic() - started
+    supervisor.stop()
+    log = supervisor.log(400)
+    assert code == 3, log
+    assert took < 3 + 5, f"it took {took:.1f} s"
+    errors = [
+        line for line in supervisor.lines if "shoal.supervisor.arbiter" in line and "ERROR" in line
+    ]
+    assert len(errors) == 1, log
+    assert "cannot reach the Kafka broker at 127.0.0.1:1 within 3 s" in errors[0]
+    assert "check that it runs and that the 'broker' setting (SHOAL_BROKER) names it" in errors[0]
+    assert "Traceback" not in log
+    assert not any(line.startswith("%") for line in supervisor.lines)  # librdkafka's own
+    assert len(supervisor.lines) < 20, log  # not a flood of connection errors
+    assert "started worker" not in log
+    runtime = rundir.app_dir(unique)
+    assert not runtime.exists() or not list(runtime.iterdir()), list(runtime.iterdir())
+
+
+def test_stray_connections_to_the_sockets_get_one_warning_and_harm_nothing(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    env = numbers_env(kafka_bootstrap, unique)
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "1", env=env)
+    try:
+        supervisor.wait_for("this host owns 4 partitions over 1 workers")
+        runtime = rundir.app_dir(unique)
+        for path in [*runtime.glob("channel-*.sock"), runtime / "control.sock"]:
+            for junk in (
+                b"GET / HTTP/1.1\r\n\r\n",
+                b"\x00\x00\x00\x03abc",
+                b"\x00\x00\x00\x01\xc1",
+            ):
+                with socket.socket(socket.AF_UNIX) as stray:
+                    stray.connect(str(path))
+                    stray.sendall(junk)
+        supervisor.wait_for("closed a connection that sent", count=3)
+        supervisor.wait_for("control socket: rejected a connection", count=3)
+        ask = Clusterctl("tests.apps.numbers_app", "ask", "numbers", "5", env=env)
+        assert ask.proc.wait(60) == 0, ask.log()  # the cluster works on
+    finally:
+        code = supervisor.stop()
+    log = supervisor.log(400)
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "exception" not in log.lower()

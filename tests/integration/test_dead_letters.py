@@ -125,3 +125,44 @@ async def test_crash_policy_stops_the_worker_and_does_not_commit_the_event(
     assert str(app.crashed) == "boom"
     tracker = next(iter(app.conductor.offsets.values()))
     assert tracker.done == 2  # offsets 0 and 1 are done; 2 holds the commit back
+
+
+async def test_a_message_too_large_to_dead_letter_as_is_is_sent_cut_short(
+    app_factory: Any, running: Any, kafka_bootstrap: str
+) -> None:
+    """The broker took 1,040,000 bytes from a producer allowed that much; shoal's producer
+    may send at most 1,000,000. Copying it to the dead-letter topic used to raise inside the
+    consumer thread, which died and silently stopped the partition."""
+    app = app_factory(topic_partitions=1)
+    name = f"{app.id}-adding"
+    sums: list[int] = []
+
+    @app.agent(app.topic(name, value_type=Add))
+    async def adding(stream: Any) -> Any:
+        async for value in stream:
+            sums.append(value.a + value.b)
+            yield value.a + value.b
+
+    await running(app)
+    await wait_until(lambda: app.conductor.offsets, 60, "assignment")
+    raw = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 2_000_000})
+    raw.produce(name, value=b'{"a": 1, "b": 1}')
+    raw.produce(name, key=b"big", value=b"x" * 1_040_000, headers=[("trace", b"t-1")])
+    raw.produce(name, value=b'{"a": 2, "b": 2}')
+    assert raw.flush(30) == 0
+
+    await wait_until(lambda: len(sums) == 2, 30, "the good messages around the big one")
+    assert sums == [2, 4]
+    assert app.conductor.stats["dead_letters_truncated"] == 1
+    assert app.conductor.fetching  # the consumer thread lives on
+    tracker = app.conductor.offsets[(name, 0)]
+    await wait_until(lambda: tracker.committed == 3, 30, "the commit past the big message")
+
+    (letter,) = read_all(kafka_bootstrap, app.conf.dead_letter_topic_name, 1)
+    headers = dict(letter.headers())
+    assert letter.key() == b"big"
+    assert letter.value() == b"x" * 64 * 1024
+    assert headers["shoal-truncated"] == b"value"
+    assert headers["shoal-original-size"] == b"value=1040000"
+    assert headers["shoal-source-offset"] == b"1"
+    assert headers["trace"] == b"t-1"  # the original's headers are kept

@@ -44,3 +44,26 @@ def test_help_explains_every_command() -> None:
         assert command in result.stdout
     worker_help = clusterctl("worker", "--help")
     assert "exits 0 after a graceful stop" in worker_help.stdout
+
+
+def test_status_and_scale_refuse_a_runtime_dir_others_can_write(tmp_path: Path) -> None:
+    """In a shared /tmp another user may have made shoal's directory first and planted a
+    status file naming some pid: scale used to signal that pid."""
+    planted = tmp_path / f"shoal-{os.getuid()}" / "agent-example"
+    planted.mkdir(parents=True)
+    planted.parent.chmod(0o777)
+    (planted / "status.json").write_text('{"app_id": "agent-example", "pid": 1}')
+    for command in (["status"], ["scale", "+2"]):
+        result = clusterctl(
+            "-A", "examples.agent", *command, TMPDIR=str(tmp_path), XDG_RUNTIME_DIR=""
+        )
+        assert result.returncode == 1, result
+        assert "can be written by other users" in result.stderr
+        assert f"chmod 700 {planted.parent}" in result.stderr
+
+
+def test_scale_without_a_running_supervisor_says_so(tmp_path: Path) -> None:
+    result = clusterctl("-A", "examples.agent", "scale", "+1", TMPDIR=str(tmp_path))
+    assert result.returncode == 1
+    assert "no supervisor answered on" in result.stderr
+    assert "is `clusterctl up` running for this app on this host" in result.stderr
