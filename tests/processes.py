@@ -70,13 +70,17 @@ class Clusterctl:
 
     def wait_for(self, text: str, timeout: float = 60.0, count: int = 1) -> None:
         """Wait until ``text`` appeared in ``count`` log lines (or the process ended)."""
-        wait_until_sync(
-            lambda: (
-                sum(text in line for line in self.lines) >= count or self.proc.poll() is not None
-            ),
-            timeout,
-            f"{text!r} in the log",
-        )
+        try:
+            wait_until_sync(
+                lambda: (
+                    sum(text in line for line in self.lines) >= count
+                    or self.proc.poll() is not None
+                ),
+                timeout,
+                f"{text!r} in the log",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the log ends with:\n{self.log(80)}") from None
         assert sum(text in line for line in self.lines) >= count, self.log()
 
     def stop(self, timeout: float = 60.0) -> int:

@@ -226,22 +226,20 @@ def scale(obj: _Context, change: str) -> None:
     """
     from shoal.supervisor import control
     from shoal.supervisor.rundir import app_dir
-    from shoal.supervisor.status import read_status, status_path
 
     app = obj.app()
     try:
         number = int(change)
     except ValueError:
         raise click.BadParameter("expected +N, -N or N", param_hint="CHANGE") from None
+    relative = change[0] in "+-"
     try:
-        if change[0] in "+-":
-            delta = number
-        else:
-            delta = number - len(read_status(status_path(app.id)).workers)
-        if delta == 0:
-            click.echo(f"the supervisor already runs {number} workers")
-            return
-        answer = asyncio.run(control.request_scale(control.socket_path(app_dir(app.id)), delta))
+        path = control.socket_path(app_dir(app.id))
+        answer = asyncio.run(
+            control.request_scale(path, delta=number)
+            if relative
+            else control.request_scale(path, workers=number)
+        )
     except ShoalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

@@ -553,14 +553,15 @@ class Supervisor:
         """Add (+1) or remove (-1) a worker; called from signal handlers, so it only flags."""
         self._scale_requests.append(delta)
 
-    def _scale_request(self, delta: int) -> tuple[int, int]:
-        """``clusterctl scale`` over the control socket: queue ``delta`` single steps."""
-        target = self.workers + sum(self._scale_requests) + delta
+    def _scale_request(self, delta: int | None, workers: int | None) -> tuple[int, int]:
+        """``clusterctl scale`` over the control socket: queue the single steps from the
+        target already asked for to ``workers``, or ``delta`` more."""
+        current = self.workers + sum(self._scale_requests)
+        target = workers if workers is not None else current + (delta or 0)
         if target < 1:
             raise ShoalError(f"a supervisor keeps at least one worker (asked for {target})")
-        current = self.workers + sum(self._scale_requests)
-        step = 1 if delta > 0 else -1
-        self._scale_requests.extend([step] * abs(delta))
+        step = 1 if target > current else -1
+        self._scale_requests.extend([step] * abs(target - current))
         return current, target
 
     async def _rescale(self, delta: int) -> None:
@@ -572,6 +573,7 @@ class Supervisor:
         if target < 1:
             log.warning("cannot scale below one worker")
             return
+        log.info("scaling from %d to %d workers", self.workers, target)
         async with self._layout_lock:
             if delta > 0:
                 for index in range(self.workers, target):

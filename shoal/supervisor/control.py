@@ -2,9 +2,9 @@
 its number of workers, without signalling a pid read from a file.
 
 The socket lives in the app's private runtime directory (see :mod:`rundir`), so only its user
-reaches it. One request per connection, in the channel's framing: ``{"t": "scale", "delta":
-N}`` is answered with ``{"t": "scaling", "pid": ..., "from": workers, "to": workers + N}``,
-or ``{"t": "error", "message": ...}``.
+reaches it. One request per connection, in the channel's framing: ``{"t": "scale", "delta": N}`` or
+``{"t": "scale", "workers": N}`` is answered with ``{"t": "scaling", "pid": ..., "from": A,
+"to": B}``, or ``{"t": "error", "message": ...}``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ SCALE = "scale"
 SCALING = "scaling"
 ERROR = "error"
 
-#: (delta) -> (workers now, workers asked for); raises ShoalError to refuse.
-ScaleRequest = Callable[[int], tuple[int, int]]
+#: (delta, or None, and workers, or None) -> (workers now, workers asked for); raises
+#: ShoalError to refuse.
+ScaleRequest = Callable[[int | None, int | None], tuple[int, int]]
 
 
 class ControlError(ShoalError):
@@ -44,12 +45,13 @@ def handler(scale: ScaleRequest) -> Callable[[asyncio.StreamReader, asyncio.Stre
         link = Link(reader, writer)
         try:
             request = await link.recv()
-            delta = request.get("delta")
-            if request.get("t") != SCALE or not isinstance(delta, int):
-                await link.send({"t": ERROR, "message": f"unknown request {request!r}"})
+            delta, workers = request.get("delta"), request.get("workers")
+            valid = isinstance(delta, int) != isinstance(workers, int)  # exactly one of them
+            if request["t"] != SCALE or not valid:
+                await link.send({"t": ERROR, "message": f"unknown request {request!r}"[:200]})
                 return
             try:
-                current, target = scale(delta)
+                current, target = scale(delta, workers)
             except ShoalError as exc:
                 await link.send({"t": ERROR, "message": str(exc)})
                 return
@@ -62,14 +64,19 @@ def handler(scale: ScaleRequest) -> Callable[[asyncio.StreamReader, asyncio.Stre
     return serve
 
 
-async def request_scale(path: Path, delta: int, timeout: float = 10.0) -> dict[str, Any]:
-    """Ask the supervisor listening on ``path`` to add (``delta`` > 0) or remove workers."""
+async def request_scale(
+    path: Path, *, delta: int | None = None, workers: int | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """Ask the supervisor listening on ``path`` to add (``delta`` > 0) or remove workers, or
+    to run ``workers`` of them."""
+    request: dict[str, Any] = {"t": SCALE}
+    request.update({"delta": delta} if delta is not None else {"workers": workers})
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_unix_connection(str(path))
             link = Link(reader, writer)
             try:
-                await link.send({"t": SCALE, "delta": delta})
+                await link.send(request)
                 answer = await link.recv()
             finally:
                 link.close()
