@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import wait_until_sync
 from tests.processes import Clusterctl, OutputReader, numbers_env, produce_numbers
 
 pytestmark = pytest.mark.kafka
@@ -26,6 +27,16 @@ def test_scale_up_and_down_moves_partitions_without_loss_or_repeats(
         supervisor.wait_for("scaled to 2 workers")
         produce_numbers(kafka_bootstrap, env["NUMBERS_IN"], range(3000, 6000))
         reader.read_until(4000, 60)
+        # The new worker must have taken its share before it gives it back (on a busy
+        # machine the first worker alone could reach 4,000 outputs first).
+        wait_until_sync(
+            lambda: (
+                reader.poll(0.1) is not None
+                and len(set().union(*reader.pids_by_partition.values())) == 2
+            ),
+            60,
+            "output from the second worker",
+        )
         shrink = Clusterctl("tests.apps.numbers_app", "scale", "1", env=env)
         assert shrink.proc.wait(30) == 0, shrink.log()
         supervisor.wait_for("scaled to 1 workers")
