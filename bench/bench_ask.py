@@ -39,7 +39,7 @@ from typing import Any
 from bench.common import ROOT, Cluster, delete_topics
 from shoal.cluster.client import Client
 from shoal.exceptions import AskTimeoutError
-from shoal.metadata import read_metadata
+from shoal.kafka.metadata import read_metadata
 from shoal.worker.runner import install_event_loop_policy
 
 BROKER_ENV = "SHOAL_BENCH_BROKER"

@@ -1,7 +1,7 @@
 """Decode throughput of shoal's typed JSON decoder against baselines, measured in one run.
 
 Run: ``.venv/bin/python bench/bench_decode.py``. Prints messages/s (best of several
-rounds) for 200k JSON-encoded ``Add(a=.., b=..)`` values, plus murmur2's cost per key.
+rounds) for 200k JSON-encoded ``Add(a=.., b=..)`` values.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any
 
 import msgspec
 
-from shoal.codecs import make_decoder
-from shoal.partitioner import partition_for_key
-from shoal.records import Record
+from shoal.model.codecs import make_decoder
+from shoal.model.records import Record
 
 MESSAGES = 200_000
 ROUNDS = 7
@@ -72,16 +71,6 @@ def decoded_pair(value: Any) -> tuple[int, int]:
     return (value["a"], value["b"]) if isinstance(value, dict) else (value.a, value.b)
 
 
-def murmur2_ns_per_key(keys: Sequence[bytes]) -> float:
-    best = float("inf")
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for key in keys:
-            partition_for_key(key, 12)
-        best = min(best, time.perf_counter() - start)
-    return best / len(keys) * 1e9
-
-
 def main() -> None:
     payloads = [msgspec.json.encode({"a": i, "b": i * 7 - 3}) for i in range(MESSAGES)]
     cases: list[tuple[str, Callable[[bytes], Any]]] = [
@@ -101,8 +90,6 @@ def main() -> None:
     print(f"{'decoder':<36} {'msgs/s':>12} {'vs stdlib':>10}")
     for (name, _), rate in zip(cases, rates, strict=True):
         print(f"{name:<36} {rate:>12,.0f} {rate / reference:>9.1f}x")
-    keys = [f"account-{i:08d}".encode() for i in range(50_000)]
-    print(f"\npartition_for_key (16-byte keys): {murmur2_ns_per_key(keys):,.0f} ns/key")
 
 
 if __name__ == "__main__":

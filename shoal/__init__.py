@@ -15,9 +15,7 @@ Write agents as in Faust; only the import changes::
 
 from __future__ import annotations
 
-from shoal.agents import Agent
 from shoal.app import App
-from shoal.events import Event, Message
 from shoal.exceptions import (
     AskTimeoutError,
     ConfigError,
@@ -25,9 +23,11 @@ from shoal.exceptions import (
     RemoteAgentError,
     ShoalError,
 )
-from shoal.records import Record
-from shoal.streams import Stream
-from shoal.topics import Topic
+from shoal.model.events import Event, Message
+from shoal.model.records import Record
+from shoal.processing.agents import Agent
+from shoal.processing.streams import Stream
+from shoal.processing.topics import Topic
 
 #: Faust's name for the stream type in annotations (``stream: StreamT[Add]``).
 StreamT = Stream

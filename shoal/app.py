@@ -17,16 +17,16 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-from shoal import broker, metrics
-from shoal.agents import Agent, AgentFun, Sink
-from shoal.conductor import Committer, Conductor
+from shoal import metrics
 from shoal.config import Settings, load_settings
-from shoal.events import Event
 from shoal.exceptions import BrokerError, ShoalError
-from shoal.inbox import Inbox
-from shoal.metadata import agent_record, describe, metadata_topic, metadata_topic_spec
-from shoal.producer import Producer
-from shoal.replies import (
+from shoal.kafka import clients
+from shoal.kafka.metadata import agent_record, metadata_topic, metadata_topic_spec
+from shoal.kafka.producer import Producer
+from shoal.model.events import Event
+from shoal.processing.agents import Agent, AgentFun, Sink
+from shoal.processing.topics import Topic
+from shoal.rpc.replies import (
     AGENT,
     CORRELATION_ID,
     ERROR,
@@ -40,7 +40,8 @@ from shoal.replies import (
     encode_reply,
     keep_alive,
 )
-from shoal.topics import Topic
+from shoal.runtime.conductor import Committer, Conductor
+from shoal.runtime.inbox import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ class App:
     # -- kafka plumbing ----------------------------------------------------------------------
 
     def _common_config(self) -> dict[str, Any]:
-        return broker.client_config(self.conf.bootstrap_servers, f"shoal-{self.id}")
+        return clients.client_config(self.conf.bootstrap_servers, f"shoal-{self.id}")
 
     def producer_config(self) -> dict[str, Any]:
         config = {
@@ -366,7 +367,7 @@ class App:
         """Create topics that do not exist yet (name, partitions, config), and wait for them."""
         if not specs:
             return
-        admin = broker.admin_client(self.conf.bootstrap_servers)
+        admin = clients.admin_client(self.conf.bootstrap_servers)
         new = [
             NewTopic(
                 name,
@@ -438,7 +439,7 @@ class App:
             await self.declare_topics(specs)
         # Tell clients which agents run here and how to talk to them.
         for agent in self.agents.values():
-            key, value = agent_record(describe(agent))
+            key, value = agent_record(agent.info())
             self.producer_for_send().send_soon(metadata_topic(self.id), key, value)
         if self.agents:
             await self.producer_for_send().barrier()  # published before we say we started

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from shoal.cluster.kafka_cmd import load_broker_ops
+from shoal.cluster.devbroker import broker as broker_ops
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -33,7 +33,7 @@ def kafka_bootstrap() -> str:
     if given:
         return given
     port = int(os.environ.get("SHOAL_TEST_KAFKA_PORT", "19092"))
-    ops = load_broker_ops()
+    ops = broker_ops
     lock_path = ROOT / ".cache" / "kafka-test.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:

@@ -269,7 +269,7 @@ def send(obj: _Context, target: str, value: str, key: str | None, partition: int
 
 
 async def _send(app: Any, target: str, data: Any, key: str | None, partition: int | None) -> Any:
-    from shoal.agents import Agent
+    from shoal.processing.agents import Agent
 
     agents = [a for n, a in app.agents.items() if target in (n, n.rsplit(".", 1)[-1])]
     channel: Any = agents[0] if len(agents) == 1 else app.topic(target)
@@ -361,7 +361,7 @@ def ask(
 def agents(obj: _Context, app_id: str | None, broker: str | None) -> None:
     """List the app's agents (name, topic, concurrency) and, from this host's supervisor,
     which workers own their partitions."""
-    from shoal.metadata import read_metadata
+    from shoal.kafka.metadata import read_metadata
     from shoal.supervisor.status import read_status, status_path
 
     target_id, bootstrap = _target(obj, app_id, broker)
@@ -407,8 +407,8 @@ def clean(
     """
     import time
 
-    from shoal.broker import admin_client
-    from shoal.metadata import read_metadata, reply_topic_prefix
+    from shoal.kafka.clients import admin_client
+    from shoal.kafka.metadata import read_metadata, reply_topic_prefix
 
     target_id, bootstrap = _target(obj, app_id, broker)
     admin = admin_client(bootstrap)

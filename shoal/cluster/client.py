@@ -25,11 +25,11 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from shoal.agents import Agent
 from shoal.app import App
 from shoal.exceptions import AgentError, AskTimeoutError, BrokerError
-from shoal.metadata import AgentInfo, Metadata, read_metadata
-from shoal.producer import RecordMetadata
+from shoal.kafka.metadata import AgentInfo, Metadata, read_metadata
+from shoal.kafka.producer import RecordMetadata
+from shoal.processing.agents import Agent
 
 T = TypeVar("T")
 

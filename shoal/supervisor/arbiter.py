@@ -22,11 +22,14 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from shoal import broker, metrics
+from shoal import metrics
 from shoal.app import App
-from shoal.consumer import ConsumerThread
 from shoal.exceptions import ShoalError
 from shoal.exitcodes import ExitCode
+from shoal.ipc import link as channel
+from shoal.ipc.link import BadFrame, ChannelClosed, Link
+from shoal.kafka import clients
+from shoal.kafka.consumer import ConsumerThread
 from shoal.supervisor import control, metrics_server, rundir
 from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.backoff import RestartBackoff
@@ -39,8 +42,7 @@ from shoal.supervisor.status import (
     write_status,
 )
 from shoal.supervisor.workers import WorkerHandle, WorkerOptions
-from shoal.worker import channel
-from shoal.worker.channel import TP, BadFrame, ChannelClosed, Link
+from shoal.types import TP
 from shoal.worker.process import set_title
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ class Supervisor:
             if await self._wait_for_hellos():
                 await self._join_group()
                 await self._watch()
-        except (broker.BrokerUnreachable, rundir.RunDirError) as exc:
+        except (clients.BrokerUnreachable, rundir.RunDirError) as exc:
             self.fail(str(exc), ExitCode.BOOT_ERROR)
         finally:
             await self._shutdown()
@@ -136,7 +138,7 @@ class Supervisor:
         """Everything before the workers: the broker answers, the host's reply topic, the
         metrics endpoint, the channel and control sockets; then the workers."""
         rundir.app_dir(self.app.id, create=True)
-        await broker.wait_for_broker(
+        await clients.wait_for_broker(
             self.conf.bootstrap_servers, self.conf.broker_connect_timeout, what="the supervisor"
         )
         await self.replies.start()

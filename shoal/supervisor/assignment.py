@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-TP = tuple[str, int]
+from shoal.types import TP
+
 """A topic partition: ``(topic, partition)``."""
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.exceptions import ShoalError
-from shoal.worker.channel import ChannelClosed, Link
+from shoal.ipc.link import ChannelClosed, Link
 
 log = logging.getLogger(__name__)
 

@@ -28,13 +28,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shoal import metrics
+from shoal.types import TP
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
 
     from prometheus_client.metrics_core import Metric
 
-TP = tuple[str, int]
 
 #: Why a worker was replaced; the supervisor's ``handle.cause`` values.
 RESTART_CAUSES = ("crash", "stall", "memory")

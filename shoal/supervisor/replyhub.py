@@ -1,6 +1,6 @@
 """The host's reply topic, kept by the supervisor: asks of its workers are answered there.
 
-The supervisor reads it (a :class:`~shoal.replies.ReplyRouter`) and hands each reply to the
+The supervisor reads it (a :class:`~shoal.rpc.replies.ReplyRouter`) and hands each reply to the
 worker that asked, by the route header. The topic says it is alive on the app's metadata
 topic (so ``clusterctl clean`` leaves it alone) and is deleted when the supervisor stops.
 """
@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Callable
 
 from shoal.app import App
-from shoal.metadata import metadata_topic_spec
-from shoal.replies import REPLY_KEEPALIVE_EVERY, ReplyRouter, drop_reply_topic, keep_alive
+from shoal.kafka.metadata import metadata_topic_spec
+from shoal.rpc.replies import REPLY_KEEPALIVE_EVERY, ReplyRouter, drop_reply_topic, keep_alive
 
 Forward = Callable[[str, str, bytes | None, bytes | None], None]
 

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.ipc.link import Link
 from shoal.supervisor.backoff import RestartBackoff
 from shoal.supervisor.status import WorkerStatus, partition_label
+from shoal.types import TP
 from shoal.worker import process as worker_process
-from shoal.worker.channel import TP, Link
 
 _SPAWN = multiprocessing.get_context("spawn")
 

@@ -19,13 +19,15 @@ import sys
 import time
 from typing import Any
 
-from shoal import broker, logs, metrics
+from shoal import logs, metrics
 from shoal.app import App
 from shoal.exceptions import BrokerError, ShoalError
 from shoal.exitcodes import ExitCode
-from shoal.replies import HostReplies
-from shoal.worker import channel
-from shoal.worker.channel import ChannelClosed, Link
+from shoal.ipc import link as channel
+from shoal.ipc.link import ChannelClosed, Link
+from shoal.kafka import clients
+from shoal.rpc.replies import HostReplies
+from shoal.types import TP
 from shoal.worker.loader import load_app
 from shoal.worker.runner import install_event_loop_policy
 
@@ -109,7 +111,7 @@ class WorkerSession:
         try:
             # The supervisor reached the broker when it started: one that is away now (a
             # worker replaced during an outage) is waited for, not a reason to give up.
-            await broker.wait_for_broker(
+            await clients.wait_for_broker(
                 self.app.conf.bootstrap_servers, None, what=f"worker {self.index}"
             )
             await self.app.start(assigned=True, committer=self._commit)
@@ -192,12 +194,12 @@ class WorkerSession:
             message = {"t": channel.REPLY, "route": route, "cid": cid, "value": value}
             self._spawn(link.send({**message, "error": error}))
 
-    async def _assign(self, tps: list[channel.TP]) -> None:
+    async def _assign(self, tps: list[TP]) -> None:
         conductor = self.app.conductor
         assert conductor is not None
         await conductor.assign(tps)
 
-    async def _revoke(self, link: Link, request: int, tps: list[channel.TP], commit: bool) -> None:
+    async def _revoke(self, link: Link, request: int, tps: list[TP], commit: bool) -> None:
         conductor = self.app.conductor
         assert conductor is not None
         offsets = await conductor.release(tps, self.drain_timeout, commit=commit)
@@ -205,7 +207,7 @@ class WorkerSession:
             {"t": channel.REVOKED, "id": request, "offsets": channel.pack_offsets(offsets)}
         )
 
-    async def _commit(self, offsets: dict[channel.TP, int]) -> bool:
+    async def _commit(self, offsets: dict[TP, int]) -> bool:
         """The conductor's committer: the supervisor commits as the group member."""
         link = self._link
         if link is None:
@@ -230,7 +232,7 @@ class WorkerSession:
         conductor = self.app.conductor
         assert conductor is not None
         lag: int | None = None
-        highs: dict[channel.TP, int] = {}
+        highs: dict[TP, int] = {}
         while True:
             dead = [] if self.app.stopping else self.app.dead_parts()
             if dead:

@@ -25,7 +25,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from shoal.cluster.client import Client
-from shoal.cluster.kafka_cmd import load_broker_ops
+from shoal.cluster.devbroker import broker as broker_ops
 from shoal.exceptions import ShoalError
 from tests.helpers import wait_until_sync
 from tests.processes import Clusterctl
@@ -56,7 +56,7 @@ class ChaosBroker:
     """A broker of ops/kafka that the suite owns: it pauses, stops and restarts it."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.ops = load_broker_ops()
+        self.ops = broker_ops
         self.data_dir = data_dir
         self.port = free_port_pair()
         self.pid = 0

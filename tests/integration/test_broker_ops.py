@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from shoal.cluster.kafka_cmd import load_broker_ops
+from shoal.cluster.devbroker import broker as broker_ops
 
 # ops/kafka/broker.py, loaded the way `clusterctl kafka` loads it.
-ops: Any = load_broker_ops()
+ops: Any = broker_ops
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shoal.producer import DeliveryError, Producer
+from shoal.kafka.producer import DeliveryError, Producer
 
 pytestmark = pytest.mark.kafka
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from shoal.cluster.kafka_cmd import load_broker_ops
+from shoal.cluster.devbroker import broker as broker_ops
 
 # ops/kafka/broker.py, loaded the way `clusterctl kafka` loads it.
-ops: Any = load_broker_ops()
+ops: Any = broker_ops
 
 
 @pytest.fixture

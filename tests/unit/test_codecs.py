@@ -12,10 +12,10 @@ from typing import Any, Optional
 import msgspec
 import pytest
 
-from shoal import codecs
-from shoal.codecs import Codec, make_decoder, make_encoder
 from shoal.exceptions import ConfigError, DecodeError, EncodeError
-from shoal.records import Record
+from shoal.model import codecs
+from shoal.model.codecs import Codec, make_decoder, make_encoder
+from shoal.model.records import Record
 
 
 class Add(Record):

@@ -12,8 +12,9 @@ import confluent_kafka
 import pytest
 from confluent_kafka import TopicPartition
 
-from shoal.consumer import TP, ConsumerThread
 from shoal.exceptions import BrokerError
+from shoal.kafka.consumer import ConsumerThread
+from shoal.types import TP
 from tests.helpers import wait_until
 
 
@@ -122,7 +123,7 @@ async def test_a_final_commit_that_fails_in_the_revoke_callback_does_not_escape_
 
     thread, kafka = make_thread(revoke=revoke)
     kafka.commit_error = confluent_kafka.KafkaError(confluent_kafka.KafkaError.UNKNOWN_MEMBER_ID)
-    caplog.set_level(logging.WARNING, "shoal.consumer")
+    caplog.set_level(logging.WARNING, "shoal.kafka.consumer")
 
     def callback() -> None:  # librdkafka runs it on the consumer thread, inside poll()
         thread._revoked(kafka, [TopicPartition("t", 0)])

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from shoal import broker
-from shoal.broker import RepeatFilter
+from shoal.kafka import clients
+from shoal.kafka.clients import RepeatFilter
 
 
 class FakeClock:
@@ -53,7 +53,7 @@ def test_client_errors_are_logged_and_kept_as_the_cause(caplog: pytest.LogCaptur
             return f"127.0.0.1:1/bootstrap: Connect failed: Connection refused ({unique})"
 
     caplog.set_level(logging.WARNING, "shoal.kafka")
-    broker.on_client_error(Err())
+    clients.on_client_error(Err())
     assert "Connection refused" in caplog.text
-    assert "Connection refused" in broker.describe_unreachable("127.0.0.1:1", within=60)
-    assert broker.describe_unreachable("127.0.0.1:1", within=-1) == ""
+    assert "Connection refused" in clients.describe_unreachable("127.0.0.1:1", within=60)
+    assert clients.describe_unreachable("127.0.0.1:1", within=-1) == ""

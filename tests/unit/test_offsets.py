@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shoal.offsets import PartitionOffsets
+from shoal.runtime.offsets import PartitionOffsets
 
 
 def test_in_order_acks_advance_one_by_one() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shoal.exceptions import ConfigError, DecodeError
-from shoal.records import Record, RecordOptions, field_getter, field_name
+from shoal.model.records import Record, RecordOptions, field_getter, field_name
 
 
 class Add(Record):

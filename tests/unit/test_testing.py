@@ -32,7 +32,7 @@ async def test_test_context_runs_without_kafka() -> None:
 
 
 async def test_a_reply_nobody_waits_for_is_dropped_and_counted() -> None:
-    from shoal.replies import ReplyFutures
+    from shoal.rpc.replies import ReplyFutures
 
     replies = ReplyFutures()
     future = replies.expect("cid-1", "adding")

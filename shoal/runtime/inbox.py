@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from shoal.events import Event
+from shoal.model.events import Event
 
 
 class Inbox:

@@ -29,13 +29,13 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from shoal.events import Message
 from shoal.exceptions import BrokerError
+from shoal.model.events import Message
+from shoal.types import TP
 
 log = logging.getLogger(__name__)
 
 Batch = list[Message]
-TP = tuple[str, int]
 
 
 def fetch(kafka: Any, max_messages: int, timeout: float) -> list[Any]:

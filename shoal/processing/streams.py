@@ -16,13 +16,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from shoal.events import Event
-from shoal.inbox import Inbox
-from shoal.records import field_getter, field_name
+from shoal.model.events import Event
+from shoal.model.records import field_getter, field_name
+from shoal.runtime.inbox import Inbox
 
 if TYPE_CHECKING:
     from shoal.app import App
-    from shoal.topics import Topic
+    from shoal.processing.topics import Topic
 
 log = logging.getLogger(__name__)
 

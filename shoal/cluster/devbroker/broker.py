@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Run a single-node Apache Kafka (KRaft) broker on 127.0.0.1 for development and CI.
 
-Standard library only: it runs before shoal or confluent_kafka is installed. It is both a
-script (``ops/kafka/kafka up|down|status|logs|fetch``) and a module that ``clusterctl kafka``
-and the test suite load by path. The jars are fetched once with Maven (pom.xml beside this
-file); each broker keeps its config, KRaft storage, pid file and logs in its data directory,
-``<repo>/.cache/kafka/<port>`` by default, so brokers on different ports run side by side.
+Standard library only: it runs before shoal or confluent_kafka is installed. It ships inside
+the shoal package (with pom.xml, server.properties and log4j2.yaml beside it), so it is both a
+script (``ops/kafka/kafka up|down|status|logs|fetch`` in a checkout) and the module behind
+``clusterctl kafka``, also from an installed wheel. The jars are fetched once with Maven
+(pom.xml); each broker keeps its config, KRaft storage, pid file and logs in its data
+directory, ``~/.cache/shoal/kafka/<port>`` by default, so brokers on different ports run side
+by side.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from pathlib import Path
 from string import Template
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 POM = HERE / "pom.xml"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
@@ -76,9 +77,10 @@ def cache_dir() -> Path:
 
 
 def data_dir_for(port: int = DEFAULT_PORT, data_dir: Path | None = None) -> Path:
-    """--data-dir, else $SHOAL_KAFKA_DATA_DIR, else <repo>/.cache/kafka/<port>."""
+    """--data-dir, else $SHOAL_KAFKA_DATA_DIR, else ~/.cache/shoal/kafka/<port>."""
     chosen = data_dir or os.environ.get("SHOAL_KAFKA_DATA_DIR")
-    return Path(chosen).expanduser().resolve() if chosen else REPO / ".cache" / "kafka" / str(port)
+    default = Path.home() / ".cache" / "shoal" / "kafka" / str(port)
+    return Path(chosen).expanduser().resolve() if chosen else default
 
 
 def log_file(data: Path) -> Path:

@@ -39,7 +39,7 @@ from typing import Any, TypeAlias, Union, get_args, get_origin
 import msgspec
 
 from shoal.exceptions import ConfigError, DecodeError, EncodeError
-from shoal.records import Record
+from shoal.model.recordmeta import RecordMeta
 
 __all__ = [
     "Codec",
@@ -84,7 +84,7 @@ class Codec:
 
         The function may raise :class:`msgspec.ValidationError` or any other exception;
         :func:`build_decoder` turns them into DecodeError. ``strict=False`` allows msgspec's
-        lax coercions (see :mod:`shoal.records`).
+        lax coercions (see :mod:`shoal.model.records`).
         """
         if value_type is None or value_type is Any:
             return self.loads
@@ -269,7 +269,7 @@ def _lookup(name: str) -> Codec:
     try:
         return _registry[name]
     except KeyError:
-        hint = " (not built in on purpose: see shoal.codecs)" if name == "pickle" else ""
+        hint = " (not built in on purpose: see shoal.model.codecs)" if name == "pickle" else ""
         known = ", ".join(sorted(_registry))
         raise ConfigError(f"unknown serializer {name!r}{hint}; registered: {known}") from None
 
@@ -305,8 +305,8 @@ def _split_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _as_record(tp: Any) -> type[Record] | None:
-    return tp if isinstance(tp, type) and issubclass(tp, Record) else None
+def _as_record(tp: Any) -> RecordMeta | None:
+    return tp if isinstance(tp, RecordMeta) else None
 
 
 def _type_name(tp: Any) -> str:
@@ -408,25 +408,28 @@ def make_decoder(
     return build_decoder(_resolve(serializer, target), value_type, strict=not coerce)
 
 
-def _record_dumper(record: type[Record], codec: Codec) -> Dumper:
+def _record_dumper(record: RecordMeta, codec: Codec) -> Dumper:
     if codec.accepts_records and not record._options.include_metadata:
         return codec.dumps
     codec_dumps = codec.dumps
-    return lambda obj: codec_dumps(obj.to_representation() if isinstance(obj, Record) else obj)
+    return lambda obj: codec_dumps(
+        obj.to_representation() if isinstance(type(obj), RecordMeta) else obj
+    )
 
 
-def _any_value_dumper(codec: Codec, codec_for: Callable[[type[Record]], Codec]) -> Dumper:
+def _any_value_dumper(codec: Codec, codec_for: Callable[[RecordMeta], Codec]) -> Dumper:
     """Dumps any value; a Record gets ``codec_for(its class)`` and its options, once per class."""
-    per_class: dict[type[Record], Dumper] = {}
+    per_class: dict[RecordMeta, Dumper] = {}
     plain = codec.dumps
 
     def dump(obj: Any) -> bytes:
-        if isinstance(obj, Record):
-            cls = type(obj)
+        cls: object = type(obj)
+        if isinstance(cls, RecordMeta):
             fn = per_class.get(cls)
             if fn is None:
                 fn = per_class[cls] = _record_dumper(cls, codec_for(cls))
-            return fn(obj)
+            data: bytes = fn(obj)
+            return data
         return plain(obj)
 
     return dump

@@ -25,8 +25,8 @@ from typing import Any
 import confluent_kafka
 
 from shoal import metrics
-from shoal.events import Headers
 from shoal.exceptions import BrokerError
+from shoal.types import Headers
 
 log = logging.getLogger(__name__)
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from shoal.offsets import PartitionOffsets
+from shoal.types import Headers
 
-Headers = list[tuple[str, bytes]]
+
+class Tracker(Protocol):
+    """What an Event reports its ack to: its partition's offsets, kept by the runtime
+    (:class:`~shoal.runtime.offsets.PartitionOffsets`)."""
+
+    revoked: bool
+
+    def ack(self, offset: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -46,7 +52,7 @@ class Event:
         key: Any,
         value: Any,
         message: Message,
-        tracker: PartitionOffsets | None = None,
+        tracker: Tracker | None = None,
     ) -> None:
         self.key = key
         self.value = value

@@ -1,12 +1,9 @@
-"""Key -> partition, byte-for-byte the same as Kafka's Java client.
+"""Key -> partition, byte-for-byte the same as Kafka's Java client: a test oracle.
 
 Java's ``DefaultPartitioner`` (and librdkafka's ``murmur2``/``murmur2_random`` partitioners,
-which confluent-kafka must be configured with for parity) place a keyed record on
-``toPositive(murmur2(key)) % numPartitions``. shoal computes the same value to know, before
-producing, which partition (hence which worker) a key belongs to, e.g. for ``group_by``.
-
-Pure Python: keys are short, so the per-key cost is a few microseconds (figure printed by
-``bench/bench_decode.py``).
+which shoal's producers are configured with for parity) place a keyed record on
+``toPositive(murmur2(key)) % numPartitions``. shoal itself never computes it (librdkafka
+does, when it produces); the tests use it to check where keyed messages land.
 """
 
 from __future__ import annotations

@@ -26,11 +26,12 @@ from typing import Any
 import confluent_kafka
 import msgspec
 
-from shoal import broker, metrics
-from shoal.consumer import fetch
+from shoal import metrics
 from shoal.exceptions import AskTimeoutError, RemoteAgentError
-from shoal.metadata import metadata_topic, reply_alive_record, reply_gone_record
-from shoal.producer import Producer
+from shoal.kafka import clients
+from shoal.kafka.consumer import fetch
+from shoal.kafka.metadata import metadata_topic, reply_alive_record, reply_gone_record
+from shoal.kafka.producer import Producer
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ async def drop_reply_topic(
     """A clean close: forget the liveness record and delete the topic."""
     key, value = reply_gone_record(reply_topic)
     producer.send_soon(metadata_topic(app_id), key, value)
-    admin = broker.admin_client(bootstrap)
+    admin = clients.admin_client(bootstrap)
     futures = admin.delete_topics([reply_topic], operation_timeout=min(10.0, timeout))
     for future in futures.values():
         try:

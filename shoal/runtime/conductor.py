@@ -23,16 +23,17 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import TopicPartition
 
 from shoal import metrics
-from shoal.consumer import TP, Batch, ConsumerThread, format_tps
-from shoal.events import Message
 from shoal.exceptions import DecodeError, ShoalError
-from shoal.inbox import Inbox
-from shoal.offsets import PartitionOffsets
-from shoal.producer import DeliveryError, DeliveryTimeout, MessageTooLarge
+from shoal.kafka.consumer import Batch, ConsumerThread, format_tps
+from shoal.kafka.producer import DeliveryError, DeliveryTimeout, MessageTooLarge
+from shoal.model.events import Message
+from shoal.runtime.inbox import Inbox
+from shoal.runtime.offsets import PartitionOffsets
+from shoal.types import TP
 
 if TYPE_CHECKING:
     from shoal.app import App
-    from shoal.topics import Topic
+    from shoal.processing.topics import Topic
 
 log = logging.getLogger(__name__)
 

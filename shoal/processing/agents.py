@@ -14,14 +14,18 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from shoal import broker
-from shoal.events import Event
+import msgspec
+
 from shoal.exceptions import AgentError, AskTimeoutError
-from shoal.inbox import Inbox
-from shoal.producer import RecordMetadata
-from shoal.replies import AGENT, CORRELATION_ID, REPLY_TO, ReplyFutures, new_correlation_id
-from shoal.streams import AgentStats, Cursor, Stream
-from shoal.topics import HeadersArg, Topic, normalize_headers
+from shoal.kafka import clients
+from shoal.kafka.metadata import AgentInfo
+from shoal.kafka.producer import RecordMetadata
+from shoal.model.events import Event
+from shoal.model.recordmeta import RecordMeta
+from shoal.processing.streams import AgentStats, Cursor, Stream
+from shoal.processing.topics import HeadersArg, Topic, normalize_headers
+from shoal.rpc.replies import AGENT, CORRELATION_ID, REPLY_TO, ReplyFutures, new_correlation_id
+from shoal.runtime.inbox import Inbox
 
 if TYPE_CHECKING:
     from shoal.app import App
@@ -68,6 +72,27 @@ class Agent:
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} topic={self.channel} concurrency={self.concurrency}>"
+
+    def info(self) -> AgentInfo:
+        """This agent as a client sees it (published on the app's metadata topic): its topic,
+        serializers, value type and its JSON schema, concurrency."""
+        topic = self.channel
+        value_type = topic.value_type
+        schema = None
+        type_name = None
+        if isinstance(value_type, type):
+            type_name = f"{value_type.__module__}.{value_type.__qualname__}"
+            if isinstance(value_type, RecordMeta) or value_type in (int, float, str, bool):
+                schema = msgspec.json.schema(value_type)
+        return AgentInfo(
+            name=self.name,
+            topic=topic.get_topic_name(),
+            key_serializer=str(topic.key_serializer),
+            value_serializer=str(topic.value_serializer),
+            value_type=type_name,
+            value_schema=schema,
+            concurrency=self.concurrency,
+        )
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
@@ -245,7 +270,7 @@ class Agent:
 
     def _broker_hint(self, within: float) -> Callable[[], str]:
         bootstrap = self.app.conf.bootstrap_servers
-        return lambda: broker.describe_unreachable(bootstrap, within)
+        return lambda: clients.describe_unreachable(bootstrap, within)
 
     async def kvmap(
         self,
@@ -348,9 +373,9 @@ class Agent:
 
     def test_context(self) -> Any:
         """Run this agent on an in-memory channel, without Kafka (see shoal.testing)."""
-        from shoal.testing import AgentTestContext
+        from shoal.processing.testing import AgentTestContext
 
-        return AgentTestContext(self)
+        return AgentTestContext(self.channel.get_topic_name(), self.concurrency, self._run_instance)
 
 
 _DONE = object()

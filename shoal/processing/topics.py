@@ -6,15 +6,16 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shoal import codecs
-from shoal.events import Event, Headers, Message
 from shoal.exceptions import DecodeError, EncodeError
-from shoal.offsets import PartitionOffsets
-from shoal.producer import RecordMetadata
+from shoal.kafka.producer import RecordMetadata
+from shoal.model import codecs
+from shoal.model.events import Event, Message
+from shoal.runtime.offsets import PartitionOffsets
+from shoal.types import Headers
 
 if TYPE_CHECKING:
     from shoal.app import App
-    from shoal.streams import Stream
+    from shoal.processing.streams import Stream
 
 HeadersArg = Headers | dict[str, bytes | str] | None
 
@@ -108,7 +109,7 @@ class Topic:
 
     def stream(self) -> Stream[Any]:
         """A stream of this topic's values, for use outside agents (``app.task``, scripts)."""
-        from shoal.streams import Stream
+        from shoal.processing.streams import Stream
 
         inbox = self.app.subscribe_inbox(self, owner=f"stream:{self}:{id(self)}", lanes=1)
         return Stream.from_inbox(self.app, inbox, channel=self)

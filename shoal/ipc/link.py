@@ -22,6 +22,8 @@ from typing import Any
 
 import msgpack
 
+from shoal.types import TP
+
 HELLO = "hello"
 WELCOME = "welcome"
 READY = "ready"
@@ -36,8 +38,6 @@ STOP = "stop"
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024
-
-TP = tuple[str, int]
 
 
 class ChannelClosed(ConnectionError):

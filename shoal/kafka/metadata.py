@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import confluent_kafka
 import msgspec
 
-from shoal import broker
-from shoal.consumer import fetch
 from shoal.exceptions import BrokerError
-from shoal.records import Record
-
-if TYPE_CHECKING:
-    from shoal.agents import Agent
+from shoal.kafka import clients
+from shoal.kafka.consumer import fetch
 
 _NO_TOPIC = (
     confluent_kafka.KafkaError._UNKNOWN_PARTITION,
@@ -66,26 +62,6 @@ class AgentInfo:
         return self.name.rsplit(".", 1)[-1]
 
 
-def describe(agent: Agent) -> AgentInfo:
-    topic = agent.channel
-    value_type = topic.value_type
-    schema = None
-    type_name = None
-    if isinstance(value_type, type):
-        type_name = f"{value_type.__module__}.{value_type.__qualname__}"
-        if issubclass(value_type, Record) or value_type in (int, float, str, bool):
-            schema = msgspec.json.schema(value_type)
-    return AgentInfo(
-        name=agent.name,
-        topic=topic.get_topic_name(),
-        key_serializer=str(topic.key_serializer),
-        value_serializer=str(topic.value_serializer),
-        value_type=type_name,
-        value_schema=schema,
-        concurrency=agent.concurrency,
-    )
-
-
 def agent_record(info: AgentInfo) -> tuple[bytes, bytes]:
     return (AGENT_PREFIX + info.name).encode(), _encode(info)
 
@@ -118,7 +94,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
     topic = metadata_topic(app_id)
     consumer = confluent_kafka.Consumer(
         {
-            **broker.client_config(bootstrap),
+            **clients.client_config(bootstrap),
             "group.id": f"{app_id}-metadata-reader",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
@@ -138,7 +114,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
             raise BrokerError(
                 f"cannot read the metadata of app {app_id!r} from the broker at {bootstrap} "
                 f"within {timeout:g} s: {error.str()}"
-                f"{broker.describe_unreachable(bootstrap, timeout + 1)}"
+                f"{clients.describe_unreachable(bootstrap, timeout + 1)}"
             ) from None
         if high <= low:
             return Metadata(agents, alive)

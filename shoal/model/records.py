@@ -10,7 +10,7 @@ A Record declares its fields with annotations, exactly like ``faust.Record``::
     Add.loads(b'{"a": 4, "b": 4}')      # decode + validate
     Add(1, 2).dumps()                   # b'{"a":1,"b":2}'
 
-Decoding (``loads``, ``from_data`` and the topic decoders of :mod:`shoal.codecs`) validates
+Decoding (``loads``, ``from_data`` and the topic decoders of :mod:`shoal.model.codecs`) validates
 every field against its annotation and, by default, *coerces* what msgspec's lax mode allows:
 numeric strings to ``int``/``float`` (``"4"`` -> 4, ``"4.0"`` -> 4, ``"nan"`` -> nan), integral
 floats to ``int`` (``4.0`` -> 4, but ``4.5`` is an error), ``"true"``/``"false"``/``"1"``/``"0"``
@@ -41,62 +41,15 @@ from __future__ import annotations
 import operator
 import types
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import msgspec
 
-if TYPE_CHECKING:
-    from shoal.codecs import Codec
+from shoal.model.codecs import Codec, build_decoder, build_encoder, get, validation_error
+from shoal.model.recordmeta import RecordMeta, RecordOptions
 
 __all__ = ["Record", "RecordOptions", "field_getter", "field_name"]
-
-# Faust options that need no code: msgspec always parses ISO dates, always validates and
-# always decodes Decimals; "abstract" only kept Faust's registry clean, and we have none.
-_ALWAYS_ON = frozenset({"isodates", "validation", "decimals", "abstract"})
-
-
-@dataclass(frozen=True, slots=True)
-class RecordOptions:
-    """Faust-level options of a Record class, read as ``MyRecord._options``."""
-
-    serializer: str | None = None
-    """Codec name of the record itself; ``None`` means "the topic's, or json"."""
-    namespace: str = ""
-    """Name written in Faust's ``"__faust": {"ns": ...}`` metadata."""
-    include_metadata: bool = False
-    """Write the ``"__faust"`` key on encode (Faust's default is True; shoal's is False
-    because no shoal consumer needs it and it costs encode speed)."""
-    coerce: bool = True
-    """Decode with msgspec's lax mode (see the module docstring)."""
-
-
-class RecordMeta(msgspec.StructMeta):
-    """Metaclass of :class:`Record`: takes Faust's class options, passes the rest to msgspec."""
-
-    _options: RecordOptions
-
-    def __new__(
-        mcls,
-        name: str,
-        bases: tuple[type, ...],
-        namespace: dict[str, Any],
-        /,
-        **kwargs: Any,
-    ) -> RecordMeta:
-        inherited = next((b._options for b in bases if isinstance(b, RecordMeta)), RecordOptions())
-        changes: dict[str, Any] = {}
-        for option in ("serializer", "include_metadata", "coerce"):
-            if option in kwargs:
-                changes[option] = kwargs.pop(option)
-        own_namespace = kwargs.pop("namespace", None)
-        for option in _ALWAYS_ON & kwargs.keys():
-            del kwargs[option]
-        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
-        changes["namespace"] = own_namespace or f"{cls.__module__}.{cls.__qualname__}"
-        cls._options = replace(inherited, **changes)
-        return cls
 
 
 class Record(msgspec.Struct, metaclass=RecordMeta):
@@ -142,26 +95,19 @@ class Record(msgspec.Struct, metaclass=RecordMeta):
         try:
             return msgspec.convert(data, cls, strict=not cls._options.coerce)
         except msgspec.ValidationError as exc:
-            from shoal.codecs import validation_error
-
             raise validation_error(exc, cls, "data") from exc
 
 
 # Building a msgspec Decoder costs microseconds: cache them so repeated Record.loads and
-# dumps calls pay only for the work itself. shoal.codecs is imported inside because it
-# imports this module (to recognise records). An explicit serializer is used as given:
-# only topic-level codec choice (shoal.codecs.make_decoder) lets a record's own one win.
+# dumps calls pay only for the work itself. An explicit serializer is used as given: only
+# topic-level codec choice (shoal.model.codecs.make_decoder) lets a record's own one win.
 @lru_cache(maxsize=256)
 def _decoder(cls: type[Record], serializer: str | Codec) -> Callable[[bytes | None], Any]:
-    from shoal.codecs import build_decoder, get
-
     return build_decoder(get(serializer), cls, strict=not cls._options.coerce)
 
 
 @lru_cache(maxsize=256)
 def _encoder(cls: type[Record], serializer: str | Codec) -> Callable[[Any], bytes | None]:
-    from shoal.codecs import build_encoder, get
-
     return build_encoder(get(serializer), cls)
 
 

@@ -1,0 +1,1 @@
+"""The development and CI Kafka broker behind ``clusterctl kafka`` (see ``broker.py``)."""
