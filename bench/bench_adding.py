@@ -94,7 +94,7 @@ def count_messages(broker: str, topic: str, partitions: int) -> int:
 
 
 def producer_config(broker: str) -> dict[str, Any]:
-    """What shoal's App gives its producer (shoal/app.py ``producer_config``)."""
+    """What shoal gives an app's producer (``producer_config`` in shoal/kafka/clients.py)."""
     return {
         "bootstrap.servers": broker,
         "acks": "all",

@@ -407,7 +407,7 @@ def clean(
     """
     import time
 
-    from shoal.kafka.clients import admin_client
+    from shoal.kafka.admin import admin_client
     from shoal.kafka.metadata import read_metadata, reply_topic_prefix
 
     target_id, bootstrap = _target(obj, app_id, broker)

@@ -25,20 +25,19 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from shoal.app import App
+from shoal.cluster.remote import RemoteAgent
+from shoal.config import load_settings
 from shoal.exceptions import AgentError, AskTimeoutError, BrokerError
+from shoal.kafka.clients import producer_config
 from shoal.kafka.metadata import AgentInfo, Metadata, read_metadata
-from shoal.kafka.producer import RecordMetadata
-from shoal.processing.agents import Agent
+from shoal.kafka.producer import Producer, RecordMetadata
+from shoal.model import codecs
+from shoal.rpc.asker import Asker
 
 T = TypeVar("T")
 
 #: How often a client looks again for an agent that is not published yet.
 AGENT_POLL_INTERVAL = 0.25
-
-
-async def _not_run_here(stream: Any) -> None:
-    raise AgentError("a client's agent handle only sends; the agent runs in the cluster")
 
 
 class Client:
@@ -50,14 +49,20 @@ class Client:
         # A client sends single requests that someone waits for: batching them (linger)
         # would only add latency. Pass producer_linger_ms to choose otherwise.
         settings.setdefault("producer_linger_ms", 0)
-        # An App that is never started: its producer and reply consumer start on first use.
-        self._app = App(app_id, **settings)
-        self._handles: dict[str, Agent] = {}
+        self.conf = load_settings({**settings, "id": app_id})
+        self.app_id = app_id
+        self._producer: Producer | None = None
+        self._asker = Asker(self.conf, app_id, self._ensure_producer)
+        self._handles: dict[str, RemoteAgent] = {}
         self._metadata: Metadata | None = None
 
-    @property
-    def app_id(self) -> str:
-        return self._app.id
+    async def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            config = producer_config(self.conf, f"shoal-{self.app_id}", wait_out_outages=False)
+            producer = Producer(config)
+            producer.start()
+            self._producer = producer
+        return self._producer
 
     async def __aenter__(self) -> Client:
         return self
@@ -68,23 +73,26 @@ class Client:
     async def close(self, timeout: float = 10.0) -> None:
         """Delete this client's reply topic and deliver what is queued, waiting at most
         ``timeout`` seconds for the broker."""
-        await self._app.stop(flush_timeout=timeout)
+        await self._asker.close(timeout)
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.stop, timeout)
+            self._producer = None
 
     async def agents(self, *, refresh: bool = False, timeout: float = 10.0) -> dict[str, AgentInfo]:
         """The agents the cluster published, by full name."""
         if self._metadata is None or refresh:
             self._metadata = await asyncio.to_thread(
-                read_metadata, self._app.conf.bootstrap_servers, self._app.id, timeout
+                read_metadata, self.conf.bootstrap_servers, self.app_id, timeout
             )
         return dict(self._metadata.agents)
 
-    async def agent(self, name: str, *, timeout: float | None = None) -> Agent:
-        """A handle to send to agent ``name`` (full or function name). An agent that is not
+    async def agent(self, name: str, *, timeout: float | None = None) -> RemoteAgent:
+        """A handle to agent ``name`` (full or function name). An agent that is not
         published yet (the cluster is starting) is waited for, up to ``timeout`` seconds
         (the app's ``ask_timeout`` by default)."""
         if name in self._handles:
             return self._handles[name]
-        wait = timeout or self._app.conf.ask_timeout
+        wait = timeout or self.conf.ask_timeout
         deadline = time.monotonic() + wait
         refresh = False
         while True:
@@ -104,15 +112,12 @@ class Client:
                 if time.monotonic() >= deadline:
                     known = ", ".join(sorted(self._metadata.agents)) or "none published yet"
                     raise AgentError(
-                        f"app {self._app.id!r} has no agent {name!r} (known: {known}; waited "
+                        f"app {self.app_id!r} has no agent {name!r} (known: {known}; waited "
                         f"{wait:g} s for it); is a worker of the app running?"
                     )
             refresh = True
             await asyncio.sleep(min(AGENT_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
-        topic = self._app.topic(
-            info.topic, key_serializer=info.key_serializer, value_serializer=info.value_serializer
-        )
-        handle = Agent(_not_run_here, app=self._app, channel=topic, name=info.name)
+        handle = RemoteAgent(info, self._ensure_producer, self._asker)
         self._handles[name] = handle
         return handle
 
@@ -122,14 +127,14 @@ class Client:
         """Send ``value`` to ``agent`` and return its reply. ``timeout`` (the app's
         ``ask_timeout`` by default) bounds the whole call: finding the agent, making this
         client's reply topic on its first ask, and waiting for the reply."""
-        wait = timeout or self._app.conf.ask_timeout
+        wait = timeout or self.conf.ask_timeout
         deadline = time.monotonic() + wait
         handle = await self.agent(agent, timeout=wait)
         return await handle.ask(value, key=key, timeout=max(0.001, deadline - time.monotonic()))
 
     async def cast(self, agent: str, value: Any = None, *, key: Any = None) -> None:
         """Send ``value`` to ``agent``; no reply."""
-        await (await self.agent(agent)).cast(value, key=key)
+        await (await self.agent(agent)).send(value, key=key)
 
     async def send(
         self,
@@ -146,9 +151,16 @@ class Client:
         assert self._metadata is not None
         if self._metadata.find_agent(target) is not None:
             handle = await self.agent(target)
-            future = await handle.send(key=key, value=value, partition=partition, reply_to=reply_to)
+            future = await handle.send(value, key=key, partition=partition, reply_to=reply_to)
         else:
-            future = await self._app.topic(target).send(key=key, value=value, partition=partition)
+            producer = await self._ensure_producer()
+            encode_key = codecs.make_encoder(self.conf.key_serializer)
+            future = await producer.send(
+                target,
+                None if key is None else encode_key(key),
+                codecs.make_encoder(self.conf.value_serializer)(value),
+                partition=partition,
+            )
         return await future
 
     async def map(
@@ -159,7 +171,8 @@ class Client:
         timeout: float | None = None,
     ) -> AsyncIterator[Any]:
         """Replies for ``values`` as they arrive (unordered)."""
-        async for reply in (await self.agent(agent)).map(values, timeout):
+        handle = await self.agent(agent)
+        async for reply in handle.map(values, timeout or self.conf.ask_timeout):
             yield reply
 
     async def join(
@@ -170,7 +183,7 @@ class Client:
         timeout: float | None = None,
     ) -> list[Any]:
         """Replies for ``values`` in input order."""
-        return await (await self.agent(agent)).join(values, timeout)
+        return await (await self.agent(agent)).join(values, timeout or self.conf.ask_timeout)
 
 
 class SyncClient:

@@ -13,7 +13,6 @@ The last error a client reported (``error_cb``) is kept, so a call that gives up
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import threading
@@ -21,20 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import confluent_kafka
-from confluent_kafka.admin import AdminClient
-
-from shoal.exceptions import BrokerError
+from shoal.config import Settings
 
 log = logging.getLogger("shoal.kafka")
 
 #: Seconds within which repeats of one kind of line are held back.
 REPEAT_WINDOW = 30.0
 _VARYING = re.compile(r"\d+")
-
-
-class BrokerUnreachable(BrokerError):
-    """No broker of the configured list answered in time."""
 
 
 class RepeatFilter(logging.Filter):
@@ -113,43 +105,36 @@ def client_config(bootstrap: str, client_id: str | None = None) -> dict[str, Any
     return config
 
 
-def admin_client(bootstrap: str) -> Any:
-    return AdminClient(client_config(bootstrap))
+def producer_config(conf: Settings, client_id: str, *, wait_out_outages: bool) -> dict[str, Any]:
+    """A producer of an app: ``acks``, idempotence, linger and the Java client's partitioner.
+    With ``wait_out_outages`` (a worker) its messages wait for a broker that is away however
+    long: their events are not committed until they are stored, so giving up on them would
+    only repeat those events after a restart."""
+    config = {
+        **client_config(conf.bootstrap_servers, client_id),
+        "acks": conf.producer_acks,
+        "enable.idempotence": conf.producer_acks == "all",
+        "linger.ms": conf.producer_linger_ms,
+        # Keyed messages land where the Java client puts them, so group_by co-partitions
+        # with topics written by other Kafka clients.
+        "partitioner": "murmur2_random",
+    }
+    if wait_out_outages:
+        config["message.timeout.ms"] = 0
+    return config
 
 
-def check_broker(bootstrap: str, timeout: float) -> None:
-    """Return once a broker of ``bootstrap`` answers; raise :class:`BrokerUnreachable`, naming
-    the address and the reason, after ``timeout`` seconds (blocking)."""
-    admin = admin_client(bootstrap)
-    started = time.monotonic()
-    try:
-        admin.list_topics(timeout=timeout)
-    except confluent_kafka.KafkaException as exc:
-        admin.poll(0)  # serves error_cb: the reason librdkafka saw (refused, unresolvable...)
-        reason = health.recent_error(time.monotonic() - started + 1) or str(exc.args[0].str())
-        raise BrokerUnreachable(
-            f"cannot reach the Kafka broker at {bootstrap} within {timeout:g} s ({reason}): "
-            "check that it runs and that the 'broker' setting (SHOAL_BROKER) names it"
-        ) from None
-    finally:
-        admin.poll(0)
-
-
-async def wait_for_broker(bootstrap: str, timeout: float | None, *, what: str) -> None:
-    """Wait until a broker answers: up to ``timeout`` seconds (then BrokerUnreachable), or
-    with ``None`` for as long as it takes, saying every so often that ``what`` waits."""
-    if timeout is not None:
-        await asyncio.to_thread(check_broker, bootstrap, timeout)
-        return
-    started = time.monotonic()
-    while True:
-        try:
-            await asyncio.to_thread(check_broker, bootstrap, 10.0)
-            return
-        except BrokerUnreachable as exc:
-            log.warning(
-                "%s waits for the broker (%.0f s so far): %s", what, time.monotonic() - started, exc
-            )
+def consumer_config(conf: Settings, client_id: str, group_id: str) -> dict[str, Any]:
+    """A consumer of an app: manual commits, from the earliest offset of a new group."""
+    return {
+        **client_config(conf.bootstrap_servers, client_id),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        # How long the group waits for a member that died before moving its partitions.
+        "session.timeout.ms": int(conf.broker_session_timeout * 1000),
+    }
 
 
 def describe_unreachable(bootstrap: str, within: float) -> str:

@@ -18,6 +18,7 @@ import msgspec
 
 from shoal.exceptions import BrokerError
 from shoal.kafka import clients
+from shoal.kafka.admin import TopicSpec
 from shoal.kafka.consumer import fetch
 
 _NO_TOPIC = (
@@ -36,9 +37,9 @@ def metadata_topic(app_id: str) -> str:
     return f"{app_id}-shoal-metadata"
 
 
-def metadata_topic_spec(app_id: str) -> tuple[str, int, dict[str, str]]:
-    """(name, partitions, config) to declare the metadata topic: compacted, one partition."""
-    return (metadata_topic(app_id), 1, {"cleanup.policy": "compact"})
+def metadata_topic_spec(app_id: str) -> TopicSpec:
+    """How to declare the metadata topic: compacted, one partition."""
+    return TopicSpec(metadata_topic(app_id), 1, {"cleanup.policy": "compact"})
 
 
 def reply_topic_prefix(app_id: str) -> str:

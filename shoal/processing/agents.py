@@ -2,7 +2,8 @@
 
 ``@app.agent(topic)`` wraps a function that takes one stream. What it yields goes to its sinks
 and, when the event carried a reply address (``ask``), back to the asker. ``concurrency=N``
-runs N instances over one shared inbox.
+runs N instances over one shared inbox. Asking goes through the runtime's asker
+(:mod:`shoal.rpc.asker`), which the client library uses too.
 """
 
 from __future__ import annotations
@@ -12,23 +13,21 @@ import functools
 import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from shoal.exceptions import AgentError, AskTimeoutError
-from shoal.kafka import clients
+from shoal.exceptions import AgentError
 from shoal.kafka.metadata import AgentInfo
 from shoal.kafka.producer import RecordMetadata
 from shoal.model.events import Event
 from shoal.model.recordmeta import RecordMeta
 from shoal.processing.streams import AgentStats, Cursor, Stream
 from shoal.processing.topics import HeadersArg, Topic, normalize_headers
-from shoal.rpc.replies import AGENT, CORRELATION_ID, REPLY_TO, ReplyFutures, new_correlation_id
+from shoal.rpc.asker import with_none_keys
+from shoal.rpc.request import Request, new_correlation_id
 from shoal.runtime.inbox import Inbox
-
-if TYPE_CHECKING:
-    from shoal.app import App
+from shoal.runtime.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,6 @@ AgentFun = Callable[[Stream[Any]], Any]
 Sink = Any  # a function, an async function, a Topic or an Agent
 Deliver = Callable[[Any, Event | None], Awaitable[None]]
 OnError = Callable[[Exception, Event | None], Awaitable[bool]]
-
-# How many map()/kvmap() requests may wait for replies at once (endless inputs stay bounded).
-MAP_WINDOW = 1000
 
 
 class Agent:
@@ -48,7 +44,7 @@ class Agent:
         self,
         fun: AgentFun,
         *,
-        app: App,
+        runtime: Runtime,
         channel: Topic,
         name: str,
         concurrency: int = 1,
@@ -58,13 +54,13 @@ class Agent:
         if concurrency < 1:
             raise AgentError(f"agent {name!r}: concurrency must be >= 1, not {concurrency}")
         self.fun = fun
-        self.app = app
+        self._runtime = runtime
         self.channel = channel
         self.name = name
         self.concurrency = concurrency
         self._sinks = list(sink or ())
         self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
-        self.error_policy = on_error or app.conf.agent_error_policy
+        self.error_policy = on_error or runtime.conf.agent_error_policy
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = AgentStats()
         self.__doc__ = fun.__doc__
@@ -121,7 +117,7 @@ class Agent:
         while True:
             cursor = Cursor(self.name, self.stats)
             stream = Stream.from_inbox(
-                self.app,
+                self._runtime,
                 inbox,
                 channel=self.channel,
                 cursor=cursor,
@@ -138,7 +134,7 @@ class Agent:
                     return
 
     async def _on_error(self, exc: Exception, event: Event | None) -> bool:
-        return await self.app.handle_agent_error(self, exc, event)
+        return self._runtime.errors.handle(self.name, self.error_policy, exc, event)
 
     async def _drive(self, stream: Stream[Any], cursor: Cursor, deliver: Deliver) -> None:
         result = self.fun(stream)
@@ -170,9 +166,9 @@ class Agent:
             if may_await and inspect.isawaitable(outcome):
                 await outcome
         if event is not None and event.message.headers:
-            reply_to = event.message.header(REPLY_TO)
-            if reply_to is not None:
-                self.app.reply(reply_to.decode(), event, value=value)
+            request = Request.of(event.message)
+            if request is not None:
+                self._runtime.replier.reply(request, value=value)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -194,13 +190,25 @@ class Agent:
     ) -> asyncio.Future[RecordMetadata]:
         """Send a value to the agent's topic; with ``reply_to`` (an agent, a topic or a topic
         name) the agent's result for it is sent there."""
-        all_headers = normalize_headers(headers) or []
+        request = None
         if reply_to is not None:
             target = reply_to.channel if isinstance(reply_to, Agent) else reply_to
             name = target.get_topic_name() if isinstance(target, Topic) else str(target)
-            all_headers.append((REPLY_TO, name.encode()))
-            all_headers.append((CORRELATION_ID, (correlation_id or new_correlation_id()).encode()))
-            all_headers.append((AGENT, self.name.encode()))
+            request = Request(name, correlation_id or new_correlation_id(), self.name)
+        return await self._send(key, value, request, partition=partition, headers=headers)
+
+    async def _send(
+        self,
+        key: Any,
+        value: Any,
+        request: Request | None,
+        *,
+        partition: int | None = None,
+        headers: HeadersArg = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        all_headers = normalize_headers(headers) or []
+        if request is not None:
+            all_headers += request.headers()
         return await self.channel.send(
             key=key, value=value, partition=partition, headers=all_headers or None
         )
@@ -230,47 +238,22 @@ class Agent:
 
         Raises :class:`~shoal.exceptions.RemoteAgentError` if the agent raised, and
         :class:`~shoal.exceptions.AskTimeoutError` after ``timeout`` seconds (the app's
-        ``ask_timeout`` by default).
+        ``ask_timeout`` by default), which bounds the whole call.
         """
-        wait = timeout or self.app.conf.ask_timeout
-        deadline = asyncio.get_running_loop().time() + wait
-        replies = await self._replies_within(wait)
-        if reply_to is not None and str(reply_to) != replies.topic:
-            raise AgentError(
-                "ask() waits on this process's own reply topic; "
-                "use send(reply_to=...) to have the reply sent elsewhere"
-            )
-        cid = correlation_id or new_correlation_id()
-        future = replies.expect(cid, self.name)
-        try:
-            await self.send(
-                key=key,
-                value=value,
-                partition=partition,
-                reply_to=replies.topic,
-                correlation_id=cid,
-                headers=replies.request_headers(),
-            )
-        except BaseException:
-            replies.forget(cid)
-            raise
-        remaining = deadline - asyncio.get_running_loop().time()
-        return await replies.wait(cid, future, remaining, self._broker_hint(wait))
 
-    async def _replies_within(self, timeout: float) -> ReplyFutures:
-        """This process's replies; a first ask makes its reply topic, within ``timeout``."""
-        try:
-            async with asyncio.timeout(timeout):
-                return await self.app.ensure_replies()
-        except TimeoutError:
-            raise AskTimeoutError(
-                f"ask of agent {self.name!r} gave up after {timeout:g} s: this process's reply "
-                f"topic could not be made in that time{self._broker_hint(timeout)()}"
-            ) from None
+        def send(request: Request) -> Awaitable[object]:
+            return self._send(key, value, request, partition=partition)
 
-    def _broker_hint(self, within: float) -> Callable[[], str]:
-        bootstrap = self.app.conf.bootstrap_servers
-        return lambda: clients.describe_unreachable(bootstrap, within)
+        return await self._runtime.asker.ask(
+            self.name,
+            send,
+            timeout or self._runtime.conf.ask_timeout,
+            correlation_id=correlation_id,
+            reply_to=reply_to,
+        )
+
+    def _send_item(self, key: Any, value: Any, request: Request) -> Awaitable[object]:
+        return self._send(key, value, request)
 
     async def kvmap(
         self,
@@ -281,62 +264,15 @@ class Agent:
 
         At most ``MAP_WINDOW`` requests wait at once, so an endless input is fine.
         """
-        wait = timeout or self.app.conf.ask_timeout
-        replies = await self._replies_within(wait)
-        hint = self._broker_hint(wait)
-        window = asyncio.Semaphore(MAP_WINDOW)
-        results: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-        waiting = 0
-        sent_all = False
-
-        async def one(key: Any, value: Any) -> None:
-            try:
-                cid = new_correlation_id()
-                future = replies.expect(cid, self.name)
-                await self.send(
-                    key=key,
-                    value=value,
-                    reply_to=replies.topic,
-                    correlation_id=cid,
-                    headers=replies.request_headers(),
-                )
-                results.put_nowait((True, await replies.wait(cid, future, wait, hint)))
-            except Exception as exc:
-                results.put_nowait((False, exc))
-            finally:
-                window.release()
-
-        async def feed() -> None:
-            nonlocal waiting, sent_all
-            async for key, value in _aiter(items):
-                await window.acquire()
-                waiting += 1
-                tasks.add(asyncio.ensure_future(one(key, value)))
-            sent_all = True
-            results.put_nowait((True, _DONE))
-
-        tasks: set[asyncio.Future[None]] = set()
-        feeder = asyncio.ensure_future(feed())
-        try:
-            while not (sent_all and waiting == 0):
-                ok, item = await results.get()
-                if item is _DONE:
-                    continue
-                waiting -= 1
-                if not ok:
-                    raise item
-                yield item
-            await feeder
-        finally:
-            feeder.cancel()
-            for task in tasks:
-                task.cancel()
+        wait = timeout or self._runtime.conf.ask_timeout
+        async for reply in self._runtime.asker.kvmap(self.name, items, self._send_item, wait):
+            yield reply
 
     async def map(
         self, values: AsyncIterable[Any] | Iterable[Any], timeout: float | None = None
     ) -> AsyncIterator[Any]:
         """Send values and yield the replies as they arrive (unordered)."""
-        async for reply in self.kvmap(_with_none_keys(values), timeout):
+        async for reply in self.kvmap(with_none_keys(values), timeout):
             yield reply
 
     async def kvjoin(
@@ -345,31 +281,14 @@ class Agent:
         timeout: float | None = None,
     ) -> list[Any]:
         """Send ``(key, value)`` pairs; return the replies in input order."""
-        wait = timeout or self.app.conf.ask_timeout
-        replies = await self._replies_within(wait)
-        hint = self._broker_hint(wait)
-        pending: list[tuple[str, asyncio.Future[Any]]] = []
-        async for key, value in _aiter(items):
-            cid = new_correlation_id()
-            pending.append((cid, replies.expect(cid, self.name)))
-            await self.send(
-                key=key,
-                value=value,
-                reply_to=replies.topic,
-                correlation_id=cid,
-                headers=replies.request_headers(),
-            )
-        return list(
-            await asyncio.gather(
-                *(replies.wait(cid, future, wait, hint) for cid, future in pending)
-            )
-        )
+        wait = timeout or self._runtime.conf.ask_timeout
+        return await self._runtime.asker.kvjoin(self.name, items, self._send_item, wait)
 
     async def join(
         self, values: AsyncIterable[Any] | Iterable[Any], timeout: float | None = None
     ) -> list[Any]:
         """Send values; return the replies in input order."""
-        return await self.kvjoin(_with_none_keys(values), timeout)
+        return await self.kvjoin(with_none_keys(values), timeout)
 
     def test_context(self) -> Any:
         """Run this agent on an in-memory channel, without Kafka (see shoal.testing)."""
@@ -378,22 +297,5 @@ class Agent:
         return AgentTestContext(self.channel.get_topic_name(), self.concurrency, self._run_instance)
 
 
-_DONE = object()
-
-
 def _send_value(topic: Topic, value: Any) -> None:
     topic.send_soon(value=value)
-
-
-async def _aiter(items: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
-async def _with_none_keys(values: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
-    async for value in _aiter(values):
-        yield None, value

@@ -14,15 +14,26 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shoal.model.events import Event
 from shoal.model.records import field_getter, field_name
 from shoal.runtime.inbox import Inbox
+from shoal.runtime.runtime import Runtime
+from shoal.runtime.subscriptions import TopicLike
 
-if TYPE_CHECKING:
-    from shoal.app import App
-    from shoal.processing.topics import Topic
+
+class Channel(TopicLike, Protocol):
+    """What a stream needs of its topic (:class:`shoal.processing.topics.Topic`)."""
+
+    value_type: Any
+    value_serializer: Any
+    partitions: int | None
+
+    def encode_key(self, key: Any) -> bytes | None: ...
+
+    def derive(self, name: str, **options: Any) -> Channel: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +89,17 @@ class Stream(Generic[T]):
 
     def __init__(
         self,
-        app: App,
+        runtime: Runtime,
         get_event: GetEvent,
         *,
-        channel: Topic | None = None,
+        channel: Channel | None = None,
         cursor: Cursor | None = None,
         present: Callable[[Event], Any] = _present_value,
         autoack: bool = True,
         lane: int = 0,
         concurrency: int = 1,
     ) -> None:
-        self.app = app
+        self._runtime = runtime
         self.channel = channel
         self._get_event = get_event
         self._present = present
@@ -101,10 +112,10 @@ class Stream(Generic[T]):
     @classmethod
     def from_inbox(
         cls,
-        app: App,
+        runtime: Runtime,
         inbox: Inbox,
         *,
-        channel: Topic | None = None,
+        channel: Channel | None = None,
         cursor: Cursor | None = None,
         lane: int = 0,
         concurrency: int = 1,
@@ -130,7 +141,7 @@ class Stream(Generic[T]):
                     return event
 
         return cls(
-            app, get_event, channel=channel, cursor=cursor, lane=lane, concurrency=concurrency
+            runtime, get_event, channel=channel, cursor=cursor, lane=lane, concurrency=concurrency
         )
 
     # -- iteration ---------------------------------------------------------------------------
@@ -188,10 +199,10 @@ class Stream(Generic[T]):
         *,
         present: Callable[[Event], Any] | None = None,
         autoack: bool | None = None,
-        channel: Topic | None = None,
+        channel: Channel | None = None,
     ) -> Stream[Any]:
         return Stream(
-            self.app,
+            self._runtime,
             get_event or self._get_event,
             channel=channel or self.channel,
             cursor=self._cursor,
@@ -262,17 +273,20 @@ class Stream(Generic[T]):
 
         return self._derive(get_event)
 
-    def through(self, topic: Topic | str) -> Stream[Any]:
+    def through(self, topic: Channel | str) -> Stream[Any]:
         """Forward every event to ``topic`` and continue with a stream of that topic."""
-        target = self.app.topic(topic) if isinstance(topic, str) else topic
-        return self._reroute(target, key_of=None)
+        if isinstance(topic, str):
+            if self.channel is None:
+                raise ValueError("through() a topic name needs a stream of a topic")
+            topic = self.channel.derive(topic)
+        return self._reroute(topic, key_of=None)
 
     def group_by(
         self,
         key: Any,
         *,
         name: str | None = None,
-        topic: Topic | None = None,
+        topic: Channel | None = None,
         partitions: int | None = None,
     ) -> Stream[Any]:
         """Repartition by ``key`` (a Record field such as ``Transfer.account_id``, or a
@@ -288,15 +302,24 @@ class Stream(Generic[T]):
             # The owner is an agent's qualified name: a function defined in a function has
             # "<locals>" in it, and Kafka topic names allow only [A-Za-z0-9._-].
             owner = _UNSAFE_TOPIC_CHARS.sub("_", self._cursor.owner)
-            topic = self.app.repartition_topic(self.channel, owner, suffix, partitions)
+            source = self.channel
+            # The internal topic behind group_by: same value type, keyed anew.
+            topic = source.derive(
+                f"{self._runtime.app_id}-{owner}-{suffix}-repartition",
+                value_type=source.value_type,
+                value_serializer=source.value_serializer,
+                partitions=partitions or source.partitions,
+                internal=True,
+            )
         return self._reroute(topic, key_of=getter)
 
-    def _reroute(self, topic: Topic, key_of: Callable[[Any], Any] | None) -> Stream[Any]:
-        inbox = self.app.subscribe_inbox(
+    def _reroute(self, topic: Channel, key_of: Callable[[Any], Any] | None) -> Stream[Any]:
+        runtime = self._runtime
+        inbox = runtime.subscriptions.subscribe(
             topic, owner=self._cursor.owner, lanes=self._concurrency if key_of else 1
         )
         source = self._get_event
-        producer = self.app.producer_for_send()
+        producer = runtime.producers.main()
         topic_name = topic.get_topic_name()
 
         async def forward() -> None:
@@ -307,9 +330,9 @@ class Stream(Generic[T]):
                 producer.send_soon(topic_name, key, message.value, headers=message.headers)
                 event.ack()  # the commit waits for the forwarded copy (producer barrier)
 
-        self.app.spawn(forward(), name=f"forward {self.channel} -> {topic_name}")
+        runtime.tasks.spawn(forward(), name=f"forward {self.channel} -> {topic_name}")
         stream = Stream.from_inbox(
-            self.app,
+            runtime,
             inbox,
             channel=topic,
             cursor=self._cursor,

@@ -1,21 +1,20 @@
-"""Topic descriptions: names, key and value types, serializers, partitions."""
+"""Topics: names, key and value types, serializers, partitions; sending to them and
+streaming from them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 from shoal.exceptions import DecodeError, EncodeError
+from shoal.kafka.admin import TopicSpec
 from shoal.kafka.producer import RecordMetadata
 from shoal.model import codecs
-from shoal.model.events import Event, Message
-from shoal.runtime.offsets import PartitionOffsets
+from shoal.model.events import Event, Message, Tracker
+from shoal.processing.streams import Stream
+from shoal.runtime.runtime import Runtime
 from shoal.types import Headers
-
-if TYPE_CHECKING:
-    from shoal.app import App
-    from shoal.processing.streams import Stream
 
 HeadersArg = Headers | dict[str, bytes | str] | None
 
@@ -35,7 +34,7 @@ class Topic:
 
     def __init__(
         self,
-        app: App,
+        runtime: Runtime,
         *topics: str,
         key_type: Any = None,
         value_type: Any = None,
@@ -48,12 +47,12 @@ class Topic:
     ) -> None:
         if not topics:
             raise ValueError("a topic needs at least one name")
-        self.app = app
+        self._runtime = runtime
         self.topics = tuple(topics)
         self.key_type = key_type
         self.value_type = value_type
-        self.key_serializer = key_serializer or app.conf.key_serializer
-        self.value_serializer = value_serializer or app.conf.value_serializer
+        self.key_serializer = key_serializer or runtime.conf.key_serializer
+        self.value_serializer = value_serializer or runtime.conf.value_serializer
         self.partitions = partitions
         self.replicas = replicas
         self.internal = internal
@@ -72,6 +71,19 @@ class Topic:
         self._encode_value: Callable[[Any], bytes | None] = codecs.make_encoder(
             self.value_serializer, value_type
         )
+        runtime.catalog.add(self)
+
+    def derive(self, name: str, **options: Any) -> Topic:
+        """The topic ``name`` of the same app: the one described already, or a new one."""
+        existing = self._runtime.catalog.named(name)
+        if existing is not None:
+            return cast(Topic, existing)  # the catalog holds this layer's topics
+        return Topic(self._runtime, name, **options)
+
+    def specs(self, default_partitions: int) -> list[TopicSpec]:
+        """How to declare its topics: ``partitions`` of them, else ``default_partitions``."""
+        n = self.partitions or default_partitions
+        return [TopicSpec(name, n, self.config) for name in self.topics]
 
     def get_topic_name(self) -> str:
         return self.topics[0]
@@ -96,7 +108,7 @@ class Topic:
         except Exception as exc:
             raise EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}") from exc
 
-    def to_event(self, message: Message, tracker: PartitionOffsets | None) -> Event:
+    def to_event(self, message: Message, tracker: Tracker | None) -> Event:
         """Decode a message; raises DecodeError saying which part failed."""
         try:
             key = self._decode_key(message.key)
@@ -109,10 +121,9 @@ class Topic:
 
     def stream(self) -> Stream[Any]:
         """A stream of this topic's values, for use outside agents (``app.task``, scripts)."""
-        from shoal.processing.streams import Stream
-
-        inbox = self.app.subscribe_inbox(self, owner=f"stream:{self}:{id(self)}", lanes=1)
-        return Stream.from_inbox(self.app, inbox, channel=self)
+        runtime = self._runtime
+        inbox = runtime.subscriptions.subscribe(self, owner=f"stream:{self}:{id(self)}")
+        return Stream.from_inbox(runtime, inbox, channel=self)
 
     def __aiter__(self) -> Stream[Any]:
         return self.stream()
@@ -126,7 +137,7 @@ class Topic:
         headers: HeadersArg = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Produce to the main topic; the returned future resolves when the broker stored it."""
-        producer = await self.app.ensure_producer()
+        producer = await self._runtime.producers.ensure()
         return await producer.send(
             self.get_topic_name(),
             self.encode_key(key),
@@ -145,7 +156,7 @@ class Topic:
     ) -> None:
         """Queue a message without waiting (inside a running app: sinks, forwarding)."""
         # None encodes to None whatever the serializer: skip the encoders for it (hot path).
-        self.app.producer_for_send().send_soon(
+        self._runtime.producers.main().send_soon(
             self.topics[0],
             None if key is None else self.encode_key(key),
             None if value is None else self.encode_value(value),

@@ -28,8 +28,9 @@ from shoal.exceptions import ShoalError
 from shoal.exitcodes import ExitCode
 from shoal.ipc import link as channel
 from shoal.ipc.link import BadFrame, ChannelClosed, Link
-from shoal.kafka import clients
-from shoal.kafka.consumer import ConsumerThread
+from shoal.kafka import admin
+from shoal.kafka.clients import consumer_config
+from shoal.kafka.member import GroupMember
 from shoal.supervisor import control, metrics_server, rundir
 from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.backoff import RestartBackoff
@@ -87,7 +88,7 @@ class Supervisor:
         self.owned: set[TP] = set()
         #: Topics the workers read (they say so in their hello): what the group subscribes.
         self._topics: set[str] = set()
-        self._group: ConsumerThread | None = None
+        self._group: GroupMember | None = None
         self._ids = itertools.count(1)
         self._revocations: dict[int, asyncio.Future[dict[TP, int]]] = {}
         self._revoked_over: dict[int, Link] = {}  # request -> the link it went over
@@ -97,7 +98,7 @@ class Supervisor:
         self._leaving = False  # stopping: drained, so new partitions are not handed out
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The host's reply topic: read here, each reply routed to the worker that asked.
-        self.replies = ReplyHub(app, self._forward_reply)
+        self.replies = ReplyHub(app.runtime, self._forward_reply)
         self.metrics: MetricsServer | None = None
         self._metrics_dir = self._dir / f"metrics-{pid}"
         self._exit_code = ExitCode.OK
@@ -128,7 +129,7 @@ class Supervisor:
             if await self._wait_for_hellos():
                 await self._join_group()
                 await self._watch()
-        except (clients.BrokerUnreachable, rundir.RunDirError) as exc:
+        except (admin.BrokerUnreachable, rundir.RunDirError) as exc:
             self.fail(str(exc), ExitCode.BOOT_ERROR)
         finally:
             await self._shutdown()
@@ -138,7 +139,7 @@ class Supervisor:
         """Everything before the workers: the broker answers, the host's reply topic, the
         metrics endpoint, the channel and control sockets; then the workers."""
         rundir.app_dir(self.app.id, create=True)
-        await clients.wait_for_broker(
+        await admin.wait_for_broker(
             self.conf.bootstrap_servers, self.conf.broker_connect_timeout, what="the supervisor"
         )
         await self.replies.start()
@@ -171,18 +172,20 @@ class Supervisor:
 
     async def _join_group(self) -> None:
         topics = sorted(self._topics)
-        self._group = ConsumerThread(
-            self.app.consumer_config(),
-            on_batch=_never,
+        self._group = GroupMember(
+            consumer_config(self.conf, f"shoal-{self.app.id}", self.app.id),
+            topics,
             on_assign=self._on_group_assign,
             on_revoke=self._on_group_revoke,
             on_lost=self._on_group_lost,
+            paused=True,
+            on_batch=_never,
             on_error=self._on_group_error,
             # It fetches nothing (all paused): polls only serve the group and the workers'
             # commits, which wait for the next one, so they are short.
             poll_timeout=0.02,
         )
-        self._group.start(topics, fetch=False)
+        self._group.start()
         log.info("joined group %s for %s", self.app.id, ", ".join(topics))
 
     def _on_signal(self, signum: int) -> None:

@@ -25,8 +25,7 @@ from shoal.exceptions import BrokerError, ShoalError
 from shoal.exitcodes import ExitCode
 from shoal.ipc import link as channel
 from shoal.ipc.link import ChannelClosed, Link
-from shoal.kafka import clients
-from shoal.rpc.replies import HostReplies
+from shoal.kafka import admin
 from shoal.types import TP
 from shoal.worker.loader import load_app
 from shoal.worker.runner import install_event_loop_policy
@@ -93,7 +92,6 @@ class WorkerSession:
         self._ids = itertools.count(1)
         self._commits: dict[int, asyncio.Future[bool]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._replies: HostReplies | None = None
 
     async def run(self) -> int:
         reader, writer = await asyncio.open_unix_connection(self.socket_path)
@@ -106,22 +104,24 @@ class WorkerSession:
             log.error("worker %d: expected a welcome, got %r", self.index, welcome.get("t"))
             return ExitCode.BOOT_ERROR
         # Asks made here are answered through the host's reply topic, read by the supervisor.
-        self._replies = HostReplies(welcome["reply_topic"], str(self.index))
-        self.app.use_host_replies(self._replies, self._reply_to_neighbour)
+        runtime = self.app.runtime
+        runtime.asker.use_host(welcome["reply_topic"], str(self.index))
+        runtime.replier.neighbour = self._reply_to_neighbour
         try:
             # The supervisor reached the broker when it started: one that is away now (a
             # worker replaced during an outage) is waited for, not a reason to give up.
-            await clients.wait_for_broker(
+            await admin.wait_for_broker(
                 self.app.conf.bootstrap_servers, None, what=f"worker {self.index}"
             )
-            await self.app.start(assigned=True, committer=self._commit)
+            await self.app.start(commit_target=self)
         except BrokerError as exc:
             log.error("worker %d cannot start the app: %s", self.index, exc)
             return ExitCode.FAILED  # restarted (with backoff): the broker may be back then
         except ShoalError as exc:
             log.error("worker %d cannot start the app: %s", self.index, exc)
             return ExitCode.BOOT_ERROR
-        await link.send({"t": channel.READY, "topics": self.app.subscribed_topics()})
+        topics = self.app.runtime.subscriptions.topic_names()
+        await link.send({"t": channel.READY, "topics": topics})
         serve = loop.create_task(self._serve(link), name="channel")
         beat = loop.create_task(self._heartbeat(link), name="heartbeat")
         clean = True
@@ -165,8 +165,9 @@ class WorkerSession:
                 tps = channel.unpack_tps(message["tps"])
                 self._spawn(self._revoke(link, message["id"], tps, message.get("commit", True)))
             elif kind == channel.REPLY:
-                if self._replies is not None:
-                    self._replies.resolve(message["cid"], message["value"], message["error"])
+                futures = self.app.runtime.asker.futures
+                if futures is not None:
+                    futures.resolve(message["cid"], message["value"], message["error"])
             elif kind == channel.COMMITTED:
                 future = self._commits.pop(message["id"], None)
                 if future is not None and not future.done():
@@ -185,7 +186,7 @@ class WorkerSession:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("worker %d: channel handler failed", self.index, exc_info=task.exception())
-            self.app.crash(task.exception())  # type: ignore[arg-type]
+            self.app.runtime.crash(task.exception())  # type: ignore[arg-type]
 
     def _reply_to_neighbour(self, route: str, cid: str, value: bytes, error: bytes | None) -> None:
         """A reply for another worker of this host: over the channel, not through Kafka."""
@@ -207,8 +208,8 @@ class WorkerSession:
             {"t": channel.REVOKED, "id": request, "offsets": channel.pack_offsets(offsets)}
         )
 
-    async def _commit(self, offsets: dict[TP, int]) -> bool:
-        """The conductor's committer: the supervisor commits as the group member."""
+    async def commit(self, offsets: dict[TP, int]) -> bool:
+        """The commit target of this worker: the supervisor commits as the group member."""
         link = self._link
         if link is None:
             return False
@@ -234,11 +235,11 @@ class WorkerSession:
         lag: int | None = None
         highs: dict[TP, int] = {}
         while True:
-            dead = [] if self.app.stopping else self.app.dead_parts()
+            dead = [] if self.app.runtime.stopping else self.app.dead_parts()
             if dead:
                 problem = f"{' and '.join(dead)} of worker {self.index} stopped"
                 log.error("%s: the worker is dead; exiting so it is replaced", problem)
-                self.app.crash(ShoalError(problem))
+                self.app.runtime.crash(ShoalError(problem))
                 return
             # The lag is measured on the consumer thread, which may be busy handing a batch
             # over (back-pressure): the heartbeat never waits for it.

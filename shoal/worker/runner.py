@@ -14,7 +14,7 @@ import sys
 
 from shoal.app import App
 from shoal.exitcodes import ExitCode
-from shoal.kafka import clients
+from shoal.kafka import admin
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def serve(app: App) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
     try:
-        await clients.wait_for_broker(
+        await admin.wait_for_broker(
             app.conf.bootstrap_servers, app.conf.broker_connect_timeout, what="the worker"
         )
         await app.start()

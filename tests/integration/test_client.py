@@ -59,7 +59,7 @@ async def test_client_asks_by_name_with_only_app_id_and_broker(
             await client.ask("adding", {"a": -1, "b": 0}, timeout=30)
         with pytest.raises(AgentError, match="has no agent 'nope'"):
             await client.ask("nope", 1, timeout=1)
-        reply_topic = (await client._app.ensure_replies()).topic
+        reply_topic = (await client._asker.replies()).topic
         assert reply_topic in admin.list_topics(timeout=10).topics
     await wait_until(
         lambda: reply_topic not in admin.list_topics(timeout=10).topics, 30, "the topic removal"

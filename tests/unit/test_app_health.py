@@ -7,7 +7,7 @@ import shoal
 
 async def test_a_stopped_delivery_thread_is_a_dead_part() -> None:
     app = shoal.App("health-check", broker="127.0.0.1:1")  # the producer never connects
-    producer = await app.ensure_producer()
+    producer = await app.runtime.producers.ensure()
     try:
         assert app.dead_parts() == []
         producer._stopping.set()  # its thread ends, as one that failed would

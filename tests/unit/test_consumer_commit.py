@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from shoal.exceptions import BrokerError
-from shoal.kafka.consumer import ConsumerThread
+from shoal.kafka.member import GroupMember
 from shoal.types import TP
 from tests.helpers import wait_until
 
@@ -56,15 +56,16 @@ class FakeKafka:
 
 def make_thread(
     revoke: Any = None, lost: Any = None, on_error: Any = None
-) -> tuple[ConsumerThread, FakeKafka]:
+) -> tuple[GroupMember, FakeKafka]:
     async def no_offsets(tps: list[TP]) -> dict[TP, int]:
         return {}
 
     async def nothing(_: Any) -> None:
         return None
 
-    thread = ConsumerThread(
+    thread = GroupMember(
         {},
+        [],
         on_batch=nothing,
         on_assign=nothing,
         on_revoke=revoke or no_offsets,

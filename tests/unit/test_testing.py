@@ -32,9 +32,9 @@ async def test_test_context_runs_without_kafka() -> None:
 
 
 async def test_a_reply_nobody_waits_for_is_dropped_and_counted() -> None:
-    from shoal.rpc.replies import ReplyFutures
+    from shoal.rpc.futures import ReplyFutures
 
-    replies = ReplyFutures()
+    replies = ReplyFutures("a-reply-topic")
     future = replies.expect("cid-1", "adding")
     replies.resolve("cid-1", b"8", None)
     assert future.result() == 8

@@ -1,0 +1,152 @@
+"""The runtime: everything that runs what an app declared.
+
+:class:`~shoal.app.App` makes one when it is constructed (no network, no event loop: its
+parts start on first use) and hands it to every topic, agent and stream it creates, so they
+never reach back into the App. The parts:
+
+- ``producers``: outputs (batched) and replies (at once), with the at-least-once barrier;
+- ``catalog`` and ``subscriptions``: every topic, and the inbox of every subscriber;
+- ``tasks``: background coroutines whose failure crashes the app;
+- ``asker`` and ``replier``: asking agents and answering asks (:mod:`shoal.rpc`);
+- ``dead_letters`` and ``errors``: what cannot be handled, and the agents' error policy;
+- ``conductor``: the partitions this process owns, made when it starts fetching.
+
+It also holds the app's life: started, stopping, crashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shoal.config import Settings
+from shoal.kafka.admin import TopicSpec, declare_topics
+from shoal.rpc.asker import Asker
+from shoal.rpc.replier import Replier
+from shoal.runtime.committer import CommitTarget
+from shoal.runtime.conductor import Conductor
+from shoal.runtime.dispatch import DeadLetters
+from shoal.runtime.policy import ErrorPolicy
+from shoal.runtime.producers import Producers
+from shoal.runtime.subscriptions import Catalog, Subscriptions, TopicLike
+from shoal.runtime.tasks import Tasks
+
+
+class Runtime:
+    """See the module docstring."""
+
+    def __init__(self, conf: Settings, app_id: str) -> None:
+        self.conf = conf
+        self.app_id = app_id
+        self.client_id = f"shoal-{app_id}"
+        self.producers = Producers(conf, self.client_id)
+        self.catalog = Catalog()
+        self.subscriptions = Subscriptions(conf.stream_buffer_maxsize)
+        self.tasks = Tasks(self.crash)
+        #: Counts of what happened to fetched messages (the conductor's ``stats``).
+        self.stats: Counter[str] = Counter()
+        self.dead_letters = DeadLetters(
+            conf.dead_letter_topic_name, self.producers.main, self.stats
+        )
+        self.asker = Asker(conf, app_id, self.producers.ensure)
+        self.replier = Replier(self.asker, self.producers.replies, self._encoder_for)
+        self.errors = ErrorPolicy(self.replier, self.dead_letters, self.crash)
+        self.conductor: Conductor | None = None
+        self.started = False
+        self.crashed: BaseException | None = None
+        self._stopped: asyncio.Event | None = None
+
+    def _encoder_for(self, name: str) -> Callable[[Any], bytes | None] | None:
+        topic = self.catalog.named(name)
+        return topic.encode_value if topic is not None else None
+
+    # -- starting ----------------------------------------------------------------------------
+
+    async def begin(self) -> None:
+        """The app starts: it is a worker from now on (its outputs wait out outages)."""
+        self.started = True
+        self._stopped = asyncio.Event()
+        self.producers.worker = True
+        await self.producers.ensure()
+
+    async def declare(self, specs: list[TopicSpec]) -> None:
+        """Create the topics that do not exist yet (if ``topic_allow_declare``)."""
+        if self.conf.topic_allow_declare and specs:
+            await declare_topics(
+                self.conf.bootstrap_servers, specs, self.conf.topic_replication_factor
+            )
+
+    def specs(self, topics: Sequence[TopicLike]) -> list[TopicSpec]:
+        return [spec for topic in topics for spec in topic.specs(self.conf.topic_partitions)]
+
+    async def fetch(self, target: CommitTarget | None = None) -> None:
+        """Start owning partitions: as a group member (``target`` None), or as a worker of a
+        supervisor, which hands them out and commits what is handed to ``target``."""
+        self.conductor = Conductor(
+            self.conf,
+            self.client_id,
+            self.subscriptions,
+            self.dead_letters,
+            self.producers.barrier,
+            self.crash,
+            self.stats,
+            target,
+        )
+        self.subscriptions.on_new = self._subscribed_late
+        await self.conductor.start()
+
+    def _subscribed_late(self, topic: TopicLike) -> None:
+        """A stream subscribed while running (``group_by``): declare its topic, fetch it."""
+        self.tasks.spawn(self.declare(self.specs([topic])), name="declare topics")
+        if self.conductor is not None:
+            self.conductor.resubscribe()
+
+    # -- life --------------------------------------------------------------------------------
+
+    async def wait_stopped(self) -> None:
+        assert self._stopped is not None, "start() first"
+        await self._stopped.wait()
+
+    def request_stop(self) -> None:
+        if self._stopped is not None:
+            self._stopped.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for (or a crash stopped it): its threads may end."""
+        return self._stopped is not None and self._stopped.is_set()
+
+    def crash(self, exc: BaseException) -> None:
+        """Stop the worker because of ``exc``; it exits non-zero."""
+        if self.crashed is None:
+            self.crashed = exc
+        if self._stopped is not None:
+            self._stopped.set()
+
+    def dead_parts(self) -> list[str]:
+        """The threads that events need and that are not running: a worker with any is dead,
+        whatever its event loop says."""
+        dead = []
+        if self.conductor is not None and not self.conductor.fetching:
+            dead.append("the consumer thread")
+        return dead + self.producers.dead()
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def stop_fetching(self) -> None:
+        """Stop fetching and commit what is done. After a crash the event that raised is
+        never finished: waiting for it to drain would only hold the restart up."""
+        if self.conductor is not None:
+            drain = 0.0 if self.crashed is not None else self.conf.worker_drain_timeout
+            await self.conductor.stop(drain)
+
+    async def close(self, flush_timeout: float = 30.0) -> None:
+        """Cancel the background tasks, close this process's reply topic, flush and stop the
+        producers (waiting at most ``flush_timeout`` for the broker: what is left then was not
+        committed, and is processed again)."""
+        await self.tasks.cancel_all()
+        await self.asker.close(flush_timeout)
+        await self.producers.stop(flush_timeout)
+        self.started = False
