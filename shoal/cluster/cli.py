@@ -243,7 +243,7 @@ def scale(obj: _Context, change: str) -> None:
     except ShoalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(
-        f"asked supervisor {answer['pid']} to go from {answer['from']} to {answer['to']} workers"
+        f"asked supervisor {answer.pid} to go from {answer.before} to {answer.after} workers"
     )
 
 

@@ -1,40 +1,18 @@
 """The local channel between a supervisor and its workers: length-prefixed msgpack frames.
 
-One Unix socket per supervisor; each worker connects once at boot. Messages are dicts with a
-type under ``"t"``. Partitions travel as ``[topic, partition]`` lists and offsets as
-``[topic, partition, offset]``.
-
-Start: the worker says ``hello`` (index, pid); the supervisor answers ``welcome`` (the host's
-reply topic); the worker starts the app and says ``ready`` (the topics it reads).
-
-Then worker -> supervisor: ``hb`` (stats), ``offsets`` (id, offsets to commit), ``revoked``
-(id, final offsets), ``reply`` (route, cid, value, error: a reply for another worker of this
-host). Supervisor -> worker: ``assign`` (tps), ``revoke`` (id, tps), ``committed`` (id, ok),
-``reply`` (cid, value, error: a reply to one of its asks), ``stop``.
+One Unix socket per supervisor; each worker connects once at boot. A frame is a 4-byte
+big-endian length and one message of :mod:`shoal.ipc.messages`, validated when it is read: a
+frame that is not one of ours (a stray connection) ends the link with :class:`BadFrame`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Iterable
-from typing import Any
 
-import msgpack
+import msgspec
 
-from shoal.types import TP
-
-HELLO = "hello"
-WELCOME = "welcome"
-READY = "ready"
-REPLY = "reply"
-HEARTBEAT = "hb"
-OFFSETS = "offsets"
-REVOKED = "revoked"
-ASSIGN = "assign"
-REVOKE = "revoke"
-COMMITTED = "committed"
-STOP = "stop"
+from shoal.ipc.messages import AnyMessage, Message, decode, encode
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 16 * 1024 * 1024
@@ -57,8 +35,8 @@ class Link:
         self._writer = writer
         self._lock = asyncio.Lock()
 
-    async def send(self, message: dict[str, Any]) -> None:
-        data = msgpack.packb(message, use_bin_type=True)
+    async def send(self, message: Message) -> None:
+        data = encode(message)
         async with self._lock:
             try:
                 self._writer.write(_HEADER.pack(len(data)) + data)
@@ -66,8 +44,9 @@ class Link:
             except (ConnectionError, RuntimeError) as exc:
                 raise ChannelClosed(str(exc)) from exc
 
-    async def recv(self) -> dict[str, Any]:
-        """The next message; raises ChannelClosed at end of stream."""
+    async def recv(self) -> AnyMessage:
+        """The next message; raises ChannelClosed at end of stream, BadFrame for a frame that
+        is not a message of ours."""
         try:
             (size,) = _HEADER.unpack(await self._reader.readexactly(_HEADER.size))
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -79,29 +58,10 @@ class Link:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise ChannelClosed(str(exc)) from exc
         try:
-            message = msgpack.unpackb(body, raw=False)
-        except Exception as exc:  # msgpack raises several kinds for garbage
+            return decode(body)
+        except msgspec.DecodeError as exc:  # a ValidationError too: msgpack, not ours
             why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise BadFrame(f"an undecodable frame ({why})") from None
-        if not isinstance(message, dict) or not isinstance(message.get("t"), str):
-            raise BadFrame(f"not a channel message: {repr(message)[:80]}")
-        return message
 
     def close(self) -> None:
         self._writer.close()
-
-
-def pack_tps(tps: Iterable[TP]) -> list[list[Any]]:
-    return [[t, p] for t, p in sorted(tps)]
-
-
-def unpack_tps(items: Iterable[Any]) -> list[TP]:
-    return [(str(t), int(p)) for t, p in items]
-
-
-def pack_offsets(offsets: dict[TP, int]) -> list[list[Any]]:
-    return [[t, p, o] for (t, p), o in sorted(offsets.items())]
-
-
-def unpack_offsets(items: Iterable[Any]) -> dict[TP, int]:
-    return {(str(t), int(p)): int(o) for t, p, o in items}

@@ -2,9 +2,10 @@
 its number of workers, without signalling a pid read from a file.
 
 The socket lives in the app's private runtime directory (see :mod:`rundir`), so only its user
-reaches it. One request per connection, in the channel's framing: ``{"t": "scale", "delta": N}`` or
-``{"t": "scale", "workers": N}`` is answered with ``{"t": "scaling", "pid": ..., "from": A,
-"to": B}``, or ``{"t": "error", "message": ...}``.
+reaches it. One request per connection, typed like the channel's messages: a
+:class:`~shoal.ipc.messages.Scale` (a ``delta`` or a number of ``workers``) is answered with
+:class:`~shoal.ipc.messages.Scaling` (the supervisor's pid, the workers before and after) or
+:class:`~shoal.ipc.messages.Refused`.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ from typing import Any
 
 from shoal.exceptions import ShoalError
 from shoal.ipc.link import ChannelClosed, Link
+from shoal.ipc.messages import Refused, Scale, Scaling
 
 log = logging.getLogger(__name__)
-
-SCALE = "scale"
-SCALING = "scaling"
-ERROR = "error"
 
 #: (delta, or None, and workers, or None) -> (workers now, workers asked for); raises
 #: ShoalError to refuse.
@@ -45,17 +43,17 @@ def handler(scale: ScaleRequest) -> Callable[[asyncio.StreamReader, asyncio.Stre
         link = Link(reader, writer)
         try:
             request = await link.recv()
-            delta, workers = request.get("delta"), request.get("workers")
-            valid = isinstance(delta, int) != isinstance(workers, int)  # exactly one of them
-            if request["t"] != SCALE or not valid:
-                await link.send({"t": ERROR, "message": f"unknown request {request!r}"[:200]})
+            if not isinstance(request, Scale) or (request.delta is None) == (
+                request.workers is None
+            ):
+                await link.send(Refused(f"unknown request {request!r}"[:200]))
                 return
             try:
-                current, target = scale(delta, workers)
+                before, after = scale(request.delta, request.workers)
             except ShoalError as exc:
-                await link.send({"t": ERROR, "message": str(exc)})
+                await link.send(Refused(str(exc)))
                 return
-            await link.send({"t": SCALING, "pid": os.getpid(), "from": current, "to": target})
+            await link.send(Scaling(os.getpid(), before, after))
         except ChannelClosed as exc:
             log.warning("control socket: rejected a connection: %s", exc)
         finally:
@@ -66,17 +64,15 @@ def handler(scale: ScaleRequest) -> Callable[[asyncio.StreamReader, asyncio.Stre
 
 async def request_scale(
     path: Path, *, delta: int | None = None, workers: int | None = None, timeout: float = 10.0
-) -> dict[str, Any]:
+) -> Scaling:
     """Ask the supervisor listening on ``path`` to add (``delta`` > 0) or remove workers, or
     to run ``workers`` of them."""
-    request: dict[str, Any] = {"t": SCALE}
-    request.update({"delta": delta} if delta is not None else {"workers": workers})
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_unix_connection(str(path))
             link = Link(reader, writer)
             try:
-                await link.send(request)
+                await link.send(Scale(delta=delta, workers=workers))
                 answer = await link.recv()
             finally:
                 link.close()
@@ -85,6 +81,7 @@ async def request_scale(
             f"no supervisor answered on {path} ({exc or type(exc).__name__}): is `clusterctl "
             "up` running for this app on this host, as this user?"
         ) from None
-    if answer.get("t") != SCALING:
-        raise ControlError(f"the supervisor refused: {answer.get('message', answer)}")
+    if not isinstance(answer, Scaling):
+        message = answer.message if isinstance(answer, Refused) else repr(answer)
+        raise ControlError(f"the supervisor refused: {message}")
     return answer

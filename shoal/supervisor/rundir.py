@@ -14,6 +14,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from shoal.exceptions import ShoalError
@@ -74,3 +75,53 @@ def _private(path: Path) -> bool:
     except (OSError, RunDirError):
         return False
     return True
+
+
+#: Unix socket paths are limited to about 108 bytes.
+MAX_SOCKET_PATH = 100
+
+
+class RunFiles:
+    """The files of one supervisor in its app's runtime directory: its channel socket and
+    metrics directory (named by its pid), and the app's status file and control socket,
+    which a second supervisor of the app on this host would take over."""
+
+    def __init__(self, app_id: str, pid: int) -> None:
+        self.dir = app_dir(app_id)
+        self.pid = pid
+        self.channel_socket = self.dir / f"channel-{pid}.sock"
+        self.control_socket = self.dir / "control.sock"
+        self.status_file = self.dir / "status.json"
+        self.metrics_dir = self.dir / f"metrics-{pid}"
+        self._control_inode = -1
+        for path in (self.channel_socket, self.control_socket):
+            if len(str(path)) > MAX_SOCKET_PATH:
+                raise ShoalError(
+                    f"the socket path {path} is too long for a Unix socket: set "
+                    "XDG_RUNTIME_DIR or TMPDIR to a shorter directory, or use a shorter app id"
+                )
+
+    def create(self) -> None:
+        """Make the directory (0700, checked), and clear a control socket left by a
+        supervisor that was killed."""
+        app_dir(self.dir.name, self.dir.parent, create=True)
+        with contextlib.suppress(FileNotFoundError):
+            self.control_socket.unlink()
+
+    def claim_control(self) -> None:
+        """The control socket is bound: remember it, to remove only our own at the end."""
+        self._control_inode = self.control_socket.stat().st_ino
+
+    def remove(self, status_pid: Callable[[Path], int | None]) -> None:
+        """Remove what this supervisor made: the status file and control socket only while
+        they are still its own."""
+        with contextlib.suppress(OSError):
+            self.channel_socket.unlink()
+        with contextlib.suppress(OSError):
+            if status_pid(self.status_file) == self.pid:
+                self.status_file.unlink()
+        with contextlib.suppress(OSError):
+            if self.control_socket.stat().st_ino == self._control_inode:
+                self.control_socket.unlink()
+        with contextlib.suppress(OSError):
+            self.dir.rmdir()  # when nothing of another supervisor of the app is left in it

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from shoal.exceptions import ConfigError, DecodeError, EncodeError
-from shoal.model import codecs
+from shoal.model import codecs, serializers
 from shoal.model.codecs import Codec, make_decoder, make_encoder
 from shoal.model.records import Record
 
@@ -51,7 +51,7 @@ def reversed_codec() -> Any:
     codec = Reversed()
     codecs.register("reversed", codec)
     yield codec
-    codecs._registry.pop("reversed", None)
+    serializers._registry.pop("reversed", None)
 
 
 def test_builtin_codecs_are_registered_by_name() -> None:
