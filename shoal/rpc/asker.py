@@ -118,7 +118,9 @@ class Asker:
             futures.forget(request.correlation_id)
             raise
         remaining = deadline - asyncio.get_running_loop().time()
-        return await futures.wait(request.correlation_id, future, remaining, self._hint(timeout))
+        return await futures.wait(
+            request.correlation_id, future, remaining, self._hint(timeout), whole=timeout
+        )
 
     async def kvmap(
         self,

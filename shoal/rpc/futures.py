@@ -79,9 +79,11 @@ class ReplyFutures:
         future: asyncio.Future[Any],
         timeout: float,
         hint: Callable[[], str] = lambda: "",
+        whole: float | None = None,
     ) -> Any:
         """The reply, or AskTimeoutError after ``timeout`` seconds; ``hint()`` adds what is
-        known of the cause (a broker that reported errors) to its message."""
+        known of the cause (a broker that reported errors) to its message, which names the
+        ``whole`` timeout of the call (when this wait is only what was left of it)."""
         try:
             return await asyncio.wait_for(future, max(0.0, timeout))
         except TimeoutError:
@@ -89,6 +91,6 @@ class ReplyFutures:
             agent = entry[1] if entry else "?"
             metrics.record.ask_timeout(agent)
             raise AskTimeoutError(
-                f"no reply from agent {agent!r} within {timeout:g} s "
+                f"no reply from agent {agent!r} within {whole or timeout:g} s "
                 f"(correlation id {correlation_id}); is a worker running it?{hint()}"
             ) from None

@@ -44,8 +44,10 @@ class Pool:
         *,
         fail: Callable[[str, int], None],
         send_stop: Callable[[WorkerHandle], Awaitable[bool]],
+        handle_type: type[WorkerHandle] = WorkerHandle,
     ) -> None:
         self._conf = conf
+        self._handle_type = handle_type  # a test hands in slots without processes
         self._options = options
         self._fail = fail
         self._send_stop = send_stop
@@ -60,7 +62,7 @@ class Pool:
         backoff = RestartBackoff(
             self._conf.worker_restart_backoff_max, self._conf.worker_restart_backoff_reset
         )
-        return WorkerHandle(index, backoff=backoff)
+        return self._handle_type(index, backoff=backoff)
 
     @property
     def size(self) -> int:

@@ -1,0 +1,58 @@
+"""The inbox: lanes by partition, back-pressure when full, revoked events dropped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shoal.model.events import Event, Message
+from shoal.runtime.inbox import Inbox
+from shoal.runtime.offsets import PartitionOffsets
+from tests.helpers import wait_until
+
+
+def event(partition: int, offset: int, tracker: PartitionOffsets | None = None) -> Event:
+    return Event(None, offset, Message("t", partition, offset, None, None, b"x"), tracker)
+
+
+async def test_each_lane_gets_the_partitions_of_its_instance_in_order() -> None:
+    inbox = Inbox(lanes=2)
+    for offset, partition in enumerate([0, 1, 2, 3, 0]):
+        inbox.push(event(partition, offset))
+    lane0 = [inbox.get_nowait(0) for _ in range(3)]
+    lane1 = [inbox.get_nowait(1) for _ in range(2)]
+    assert [(e.partition, e.offset) for e in lane0 if e] == [(0, 0), (2, 2), (0, 4)]
+    assert [(e.partition, e.offset) for e in lane1 if e] == [(1, 1), (3, 3)]
+    assert inbox.get_nowait(0) is None and inbox.size == 0
+
+
+async def test_a_waiting_reader_gets_the_next_event() -> None:
+    inbox = Inbox()
+    reader = asyncio.ensure_future(inbox.get())
+    await wait_until(lambda: any(inbox._getters), 5, "the reader to wait")
+    inbox.push(event(0, 7))
+    assert (await asyncio.wait_for(reader, 1)).offset == 7
+
+
+async def test_a_full_inbox_holds_the_writer_until_a_reader_takes_one() -> None:
+    inbox = Inbox(maxsize=2)
+    inbox.push(event(0, 0))
+    inbox.push(event(0, 1))
+    assert inbox.full
+    space = asyncio.ensure_future(inbox.wait_for_space())
+    await wait_until(lambda: inbox._space is not None, 5, "the writer to wait")
+    assert not space.done()
+    assert inbox.get_nowait() is not None
+    await asyncio.wait_for(space, 1)
+    assert not inbox.full
+
+
+async def test_events_of_revoked_partitions_are_dropped() -> None:
+    kept, gone = PartitionOffsets("t", 0), PartitionOffsets("t", 1)
+    inbox = Inbox(maxsize=2)
+    inbox.push(event(0, 0, kept))
+    inbox.push(event(1, 1, gone))
+    space = asyncio.ensure_future(inbox.wait_for_space())
+    gone.revoked = True
+    assert inbox.drop_revoked() == 1
+    await asyncio.wait_for(space, 1)  # dropping made room
+    assert inbox.size == 1 and inbox.get_nowait() is not None
