@@ -148,13 +148,10 @@ class App:
             args = (self,) if len(inspect.signature(fun).parameters) == 1 else ()
             runtime.tasks.spawn(fun(*args), name=f"task {fun.__qualname__}")
         # Let agent bodies run up to their first read, so group_by topics are subscribed
-        # in the first join instead of a rebalance right after it...
+        # in the first join instead of a rebalance right after it.
         for _ in range(3):
             await asyncio.sleep(0)
-        # ...and declare those topics, which appear only now.
-        late = [t for t in subscribed() if t not in declared]
-        await runtime.declare(runtime.specs(late))
-        # Last, the consumer: events flow from here on.
+        # Last, the consumer (which declares the topics subscribed since): events flow.
         await runtime.fetch(commit_target)
         runtime.tasks.spawn(self._record_metrics(), name="metrics")
         log.info(

@@ -57,6 +57,8 @@ class Runtime:
         self.started = False
         self.crashed: BaseException | None = None
         self._stopped: asyncio.Event | None = None
+        #: Kafka topics declared (made, or found to exist) by this runtime.
+        self._declared: set[str] = set()
 
     def _encoder_for(self, name: str) -> Callable[[Any], bytes | None] | None:
         topic = self.catalog.named(name)
@@ -69,6 +71,7 @@ class Runtime:
         self.started = True
         self._stopped = asyncio.Event()
         self.producers.worker = True
+        self.subscriptions.on_new = self._subscribed
         await self.producers.ensure()
 
     async def declare(self, specs: list[TopicSpec]) -> None:
@@ -77,13 +80,28 @@ class Runtime:
             await declare_topics(
                 self.conf.bootstrap_servers, specs, self.conf.topic_replication_factor
             )
+        self._declared.update(spec.name for spec in specs)
+
+    def _undeclared(self) -> list[TopicLike]:
+        return [
+            topic
+            for topic in self.subscriptions.topics()
+            if not self._declared.issuperset(topic.topics)
+        ]
 
     def specs(self, topics: Sequence[TopicLike]) -> list[TopicSpec]:
         return [spec for topic in topics for spec in topic.specs(self.conf.topic_partitions)]
 
     async def fetch(self, target: CommitTarget | None = None) -> None:
         """Start owning partitions: as a group member (``target`` None), or as a worker of a
-        supervisor, which hands them out and commits what is handed to ``target``."""
+        supervisor, which hands them out and commits what is handed to ``target``.
+
+        Every subscribed topic is declared first: a consumer subscribed to a topic that does
+        not exist yet learns of it only at its next metadata refresh, minutes later."""
+        while undeclared := self._undeclared():
+            await self.declare(self.specs(undeclared))
+        # No await from the last check to the consumer's subscription: a topic subscribed
+        # from here on goes through _subscribed (declared, then fetched).
         self.conductor = Conductor(
             self.conf,
             self.client_id,
@@ -94,12 +112,17 @@ class Runtime:
             self.stats,
             target,
         )
-        self.subscriptions.on_new = self._subscribed_late
         await self.conductor.start()
 
-    def _subscribed_late(self, topic: TopicLike) -> None:
-        """A stream subscribed while running (``group_by``): declare its topic, fetch it."""
-        self.tasks.spawn(self.declare(self.specs([topic])), name="declare topics")
+    def _subscribed(self, topic: TopicLike) -> None:
+        """A stream subscribed while the app runs (a ``group_by``): once the consumer runs,
+        declare the topic and then fetch it too; before, :meth:`fetch` declares it."""
+        if self.conductor is not None:
+            self.tasks.spawn(self._declare_and_fetch(topic), name="declare topics")
+
+    async def _declare_and_fetch(self, topic: TopicLike) -> None:
+        if not self._declared.issuperset(topic.topics):
+            await self.declare(self.specs([topic]))
         if self.conductor is not None:
             self.conductor.resubscribe()
 

@@ -2,9 +2,10 @@
 
 Its parts, each in a module of its own: the worker processes (:mod:`pool`), the host's part of
 the group (:mod:`group`), each worker's connection (:mod:`hub`), the host's reply topic
-(:mod:`replyhub`), ``/metrics`` (:mod:`metrics_server`), and the control socket
-(:mod:`control`). What is left here is the loop, the signals, and the start and stop order.
-Signal handlers only flag; one loop does the work (gunicorn's arbiter is the model).
+(:mod:`replyhub`), ``/metrics`` (:mod:`metrics_server`), the worker count (:mod:`scaling`)
+and the control socket (:mod:`control`). What is left here is the loop, the signals, and the
+start and stop order. Signal handlers only flag; one loop does the work (gunicorn's arbiter
+is the model).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 
 from shoal import metrics
 from shoal.app import App
@@ -24,13 +24,13 @@ from shoal.exitcodes import ExitCode
 from shoal.ipc.messages import Message
 from shoal.kafka import admin
 from shoal.runtime.tasks import Tasks
-from shoal.supervisor import control, metrics_server, rundir
+from shoal.supervisor import control, metrics_server, rundir, scaling
 from shoal.supervisor.group import Group
 from shoal.supervisor.hub import Hub
 from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.pool import Pool
 from shoal.supervisor.replyhub import ReplyHub
-from shoal.supervisor.status import SupervisorStatus, read_status, write_status
+from shoal.supervisor.status import SupervisorStatus, status_pid, write_status
 from shoal.supervisor.workers import WorkerHandle
 from shoal.worker.process import WorkerOptions, set_title
 
@@ -140,7 +140,7 @@ class Supervisor:
         while not self._stop.is_set():
             self.pool.reap()
             self.pool.kill_stalled()
-            await self._reconcile()
+            await scaling.reconcile(self.pool, self.group, self._stop)
             if time.monotonic() >= next_sample:
                 next_sample = time.monotonic() + 1.0
                 await self.pool.sample()
@@ -148,38 +148,17 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), TICK)
 
-    async def _reconcile(self) -> None:
-        """One worker at a time toward the target: start it (or pick it), move the
-        partitions (drain, commit, assign), then let a surplus one go."""
-        while self.pool.size != self.pool.target and not self._stop.is_set():
-            before = self.pool.size
-            after = before + (1 if self.pool.target > before else -1)
-            if after > before and len(self.pool.handles) > before:
-                return  # a retired worker is still exiting: its slot is free next tick
-            log.info("scaling from %d to %d workers", before, after)
-            if after > before:
-                self.pool.grow(after)
-                await self.pool.wait_ready(self._stop, boot=False)
-            await self.group.rescale(after)
-            log.info(
-                "scaled to %d workers; %d partitions on this host", after, len(self.group.owned)
-            )
-
     def request_scale(self, delta: int) -> None:
         """SIGTTIN/SIGTTOU: one worker more or fewer; only the target changes here."""
-        if self.pool.target + delta < 1:
-            log.warning("cannot scale below one worker")
-            return
-        self.pool.target += delta
+        try:
+            scaling.new_target(self.pool, delta=delta)
+        except ShoalError as exc:
+            log.warning("%s", exc)
 
     def _scale_request(self, delta: int | None, workers: int | None) -> tuple[int, int]:
         """``clusterctl scale`` over the control socket: a new target."""
-        before = self.pool.target
-        after = workers if workers is not None else before + (delta or 0)
-        if after < 1:
-            raise ShoalError(f"a supervisor keeps at least one worker (asked for {after})")
-        self.pool.target = after
-        return before, after
+        before = scaling.new_target(self.pool, delta=delta, workers=workers)
+        return before, self.pool.target
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
@@ -234,7 +213,7 @@ class Supervisor:
             self.metrics.stop()
         if self.conf.metrics_enabled:
             metrics.teardown_multiprocess(self.files.metrics_dir)
-        self.files.remove(_status_pid)
+        self.files.remove(status_pid)
         log.info("supervisor stopped")
 
     def _write_status(self) -> None:
@@ -249,9 +228,3 @@ class Supervisor:
             write_status(self.files.status_file, status)
         except OSError as exc:
             log.debug("cannot write the status file: %s", exc)
-
-
-def _status_pid(path: Path) -> int | None:
-    with contextlib.suppress(OSError, ShoalError):
-        return read_status(path).pid
-    return None

@@ -30,6 +30,7 @@ __all__ = [
     "read_status",
     "render_table",
     "status_path",
+    "status_pid",
     "write_status",
 ]
 
@@ -131,6 +132,14 @@ def read_status(path: Path) -> SupervisorStatus:
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         message = f"unreadable supervisor status at {path} ({exc}): {_HINT}"
         raise StatusCorruptError(message) from exc
+
+
+def status_pid(path: Path) -> int | None:
+    """The pid in the status file at ``path``, or None when there is none to read."""
+    try:
+        return read_status(path).pid
+    except (OSError, ShoalError):
+        return None
 
 
 # --- rendering -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -77,3 +78,30 @@ async def test_noack_holds_the_commit_at_the_first_unacked_event(
     await wait_until(lambda: tracker.committed == 2, 30, "the commit up to the unacked event")
     assert tracker.done == 2  # offset 2 (value 1) was never acked; offset 3 was
     assert tracker.in_flight == 2
+
+
+async def test_a_group_by_that_starts_after_the_app_is_fetched_at_once(
+    app_factory: Any, running: Any
+) -> None:
+    """An agent that calls group_by only once the app runs: its repartition topic is declared
+    and then subscribed (subscribed first, the consumer would learn of the new topic only at
+    its next metadata refresh, minutes later, and the events would wait as long)."""
+    app = app_factory(topic_partitions=1)
+    go = asyncio.Event()
+    seen: list[int] = []
+
+    @app.agent(app.topic(f"{app.id}-late", value_type=int))
+    async def late(stream: Any) -> Any:
+        await go.wait()
+        async for value in stream.group_by(lambda v: str(v % 3), name="mod3"):
+            seen.append(value)
+            yield value
+
+    await running(app)
+    await assigned(app)
+    go.set()
+    await wait_until(lambda: len(app.conductor.offsets) == 2, 30, "the repartition topic")
+    for i in range(6):
+        await late.cast(i)
+    await wait_until(lambda: sorted(seen) == list(range(6)), 30, "the regrouped values")
+    assert not app.conductor.stats["consumer_errors"]

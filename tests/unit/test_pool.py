@@ -7,8 +7,12 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from shoal.config import load_settings
+from shoal.exceptions import ShoalError
 from shoal.exitcodes import ExitCode
+from shoal.supervisor import scaling
 from shoal.supervisor.pool import Pool
 from shoal.supervisor.workers import Cause, WorkerHandle
 from shoal.worker.process import WorkerOptions
@@ -130,3 +134,15 @@ async def test_stopping_kills_what_outlives_the_deadline() -> None:
     clean = await pool.stop(deadline=time.monotonic() + 0.2)
     assert stopped == [0, 1]
     assert clean is False and fake(pool.handles[1]).signals == [9]
+
+
+def test_a_scale_request_only_moves_the_target_and_never_below_one() -> None:
+    pool, _, _ = make_pool(2)
+    assert scaling.new_target(pool, delta=1) == 2
+    assert scaling.new_target(pool, workers=5) == 3
+    assert pool.target == 5 and pool.size == 2  # reconcile moves the workers, not the request
+    with pytest.raises(ShoalError, match="at least one worker"):
+        scaling.new_target(pool, workers=0)
+    with pytest.raises(ShoalError, match="asked for -1"):
+        scaling.new_target(pool, delta=-6)
+    assert pool.target == 5
