@@ -6,8 +6,7 @@
 # Run a worker:  clusterctl -A examples.sinks worker -l info
 # Send values:   clusterctl -A examples.sinks send myagent 1
 #                clusterctl -A examples.sinks send agent_a '"hello"'
-# (not ``python -m examples.sinks``: the agents' topics are named after their module, which
-# would then be ``__main__``, see examples/README.md)
+# The agents without a topic read ``sinks-example-examples.sinks.<agent>``, as Faust names them.
 import asyncio
 
 import shoal as faust

@@ -15,6 +15,9 @@ Write agents as in Faust; only the import changes::
 
 from __future__ import annotations
 
+import uuid as _uuid
+
+from shoal import cli
 from shoal.app import App
 from shoal.exceptions import (
     AskTimeoutError,
@@ -26,27 +29,51 @@ from shoal.exceptions import (
 from shoal.model.events import Event, Message
 from shoal.model.records import Record
 from shoal.processing.agents import Agent
+from shoal.processing.channels import Channel
+from shoal.processing.services import Service
 from shoal.processing.streams import Stream
 from shoal.processing.topics import Topic
+from shoal.types import TopicPartition
 
-#: Faust's name for the stream type in annotations (``stream: StreamT[Add]``).
+# Faust's names for the types, in annotations (``stream: StreamT[Add]``).
 StreamT = Stream
+AgentT = Agent
+ChannelT = Channel
+EventT = Event
+TopicT = Topic
+ServiceT = Service
+
+
+def uuid() -> str:
+    """A random UUID as a string (Faust's ``faust.uuid()``)."""
+    return str(_uuid.uuid4())
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentT",
     "App",
     "AskTimeoutError",
+    "Channel",
+    "ChannelT",
     "ConfigError",
     "DecodeError",
     "Event",
+    "EventT",
     "Message",
     "Record",
     "RemoteAgentError",
+    "Service",
+    "ServiceT",
     "ShoalError",
     "Stream",
     "StreamT",
     "Topic",
+    "TopicPartition",
+    "TopicT",
     "__version__",
+    "cli",
+    "uuid",
 ]

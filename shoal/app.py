@@ -18,14 +18,21 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from shoal import metrics
-from shoal.config import Settings, load_settings
+from shoal.cli import AppCommand, ClickDecorator
+from shoal.config import Settings, load_settings, warn_ignored
 from shoal.kafka.admin import TopicSpec
 from shoal.kafka.metadata import agent_record, metadata_topic, metadata_topic_spec
-from shoal.processing.agents import Agent, AgentFun, Sink
+from shoal.processing.agents import Agent, AgentFun, Sink, qualified_name
+from shoal.processing.channels import Channel
+from shoal.processing.services import Service
+from shoal.processing.signals import Signal
+from shoal.processing.timers import Crontab, Timer, TimerFun, zone
 from shoal.processing.topics import Topic
 from shoal.runtime.committer import CommitTarget
 from shoal.runtime.conductor import Conductor
+from shoal.runtime.rebalances import Change
 from shoal.runtime.runtime import Runtime
+from shoal.types import TP, TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +44,28 @@ class App:
 
     def __init__(self, id: str, **settings: Any) -> None:
         self.conf: Settings = load_settings({**settings, "id": id})
-        self.id = id
         self.agents: dict[str, Agent] = {}
         self._tasks: list[TaskFun] = []
+        self.timers: list[Timer] = []
+        self.crontabs: list[Crontab] = []
+        #: ``@app.command``s by their command-line name.
+        self.commands: dict[str, type[AppCommand]] = {}
+        self._services: list[type[Service] | Service] = []
+        self._running_services: list[Service] = []
         #: Everything that runs what is declared here (see shoal.runtime.runtime).
         self.runtime = Runtime(self.conf, id)
+        self.runtime.rebalances.listener = self._rebalanced
+        # Faust's signals (shoal.processing.signals says how receivers are called).
+        self.on_partitions_assigned = Signal("on_partitions_assigned", self)
+        self.on_partitions_revoked = Signal("on_partitions_revoked", self)
+        self.on_rebalance_complete = Signal("on_rebalance_complete", self)
+        self.on_before_shutdown = Signal("on_before_shutdown", self)
+
+    @property
+    def id(self) -> str:
+        """The app id: its consumer group and the prefix of its internal topics. The name
+        given to ``App``, or ``{name}-v{version}`` from ``version`` 2 on, as in Faust."""
+        return str(self.conf.id)
 
     def __repr__(self) -> str:
         return f"<App {self.id} broker={self.conf.bootstrap_servers}>"
@@ -59,22 +83,37 @@ class App:
 
     def agent(
         self,
-        channel: Topic | str | None = None,
+        channel: Topic | Channel | str | None = None,
         *,
         name: str | None = None,
         concurrency: int = 1,
         sink: Iterable[Sink] | None = None,
         on_error: str | None = None,
+        isolated_partitions: bool = False,
+        supervisor_strategy: Any = None,
+        **topic_options: Any,
     ) -> Callable[[AgentFun], Agent]:
         """Decorate an async function taking a stream: ``@app.agent(topic)``.
 
-        Without a topic the agent reads a topic named after the function's fully
-        qualified name. ``on_error`` overrides the app's ``agent_error_policy``.
+        Without a topic the agent reads ``{app id}-{module}.{function}``, made with
+        ``topic_options`` (``value_type=``, ``partitions=``...), as in Faust. ``on_error``
+        overrides the app's ``agent_error_policy``. Faust's ``supervisor_strategy`` is
+        accepted and has no effect: an instance that raises is restarted on the next event.
         """
+        if isolated_partitions:
+            raise NotImplementedError(
+                "isolated_partitions=True is not built yet: use concurrency=N with group_by "
+                "to keep each key in one instance"
+            )
+        del supervisor_strategy
 
         def decorate(fun: AgentFun) -> Agent:
-            agent_name = name or f"{fun.__module__}.{fun.__qualname__}"
-            topic = channel if isinstance(channel, Topic) else self.topic(channel or agent_name)
+            agent_name = name or qualified_name(fun)
+            topic: Topic | Channel
+            if isinstance(channel, Topic | Channel):
+                topic = channel
+            else:
+                topic = self.topic(channel or f"{self.id}-{agent_name}", **topic_options)
             if on_error is not None:
                 load_settings({"agent_error_policy": on_error}, env={}, config_file=False)
             agent = Agent(
@@ -90,6 +129,74 @@ class App:
             return agent
 
         return decorate
+
+    def channel(
+        self,
+        *,
+        key_type: Any = None,
+        value_type: Any = None,
+        maxsize: int | None = None,
+        **_faust_options: Any,
+    ) -> Channel:
+        """An in-memory channel (no Kafka) that agents can read: see
+        :mod:`shoal.processing.channels`."""
+        return Channel(self.runtime, key_type=key_type, value_type=value_type, maxsize=maxsize)
+
+    def timer(
+        self,
+        interval: float,
+        on_leader: bool = False,
+        traced: bool = True,
+        name: str | None = None,
+        max_drift_correction: float = 0.1,
+    ) -> Callable[[TimerFun], TimerFun]:
+        """Run ``async def f()`` (or ``f(app)``) every ``interval`` seconds in each worker
+        process, or only on the leader with ``on_leader=True`` (see
+        :mod:`shoal.processing.timers`). ``traced`` is Faust's and has no effect."""
+
+        def decorate(fun: TimerFun) -> TimerFun:
+            self.timers.append(
+                Timer(fun, float(interval), on_leader, name or "", max_drift_correction)
+            )
+            return fun
+
+        return decorate
+
+    def crontab(
+        self,
+        cron_format: str,
+        *,
+        timezone: Any = None,
+        on_leader: bool = False,
+        traced: bool = True,
+    ) -> Callable[[TimerFun], TimerFun]:
+        """Run ``async def f()`` (or ``f(app)``) at the times ``cron_format`` names, in
+        ``timezone`` (a tzinfo or an IANA name; default: the app's ``timezone`` setting)."""
+
+        def decorate(fun: TimerFun) -> TimerFun:
+            self.crontabs.append(Crontab(fun, cron_format, zone(timezone), on_leader))
+            return fun
+
+        return decorate
+
+    def command(
+        self, *options: ClickDecorator, base: type[AppCommand] | None = None, **kwargs: Any
+    ) -> Callable[[Callable[..., Coroutine[Any, Any, Any]]], type[AppCommand]]:
+        """A command of this program: ``@app.command(option('--n', type=int))``, run as
+        ``python app.py NAME`` or ``clusterctl -A app NAME`` (see :mod:`shoal.cli`)."""
+
+        def decorate(fun: Callable[..., Coroutine[Any, Any, Any]]) -> type[AppCommand]:
+            command = (base or AppCommand).from_handler(*options, **kwargs)(fun)
+            self.commands[command.command_name] = command
+            return command
+
+        return decorate
+
+    def service(self, cls: type[Service] | Service) -> Any:
+        """Start a :class:`~shoal.processing.services.Service` (a class or an instance)
+        in each worker process, after the agents, and stop it before them."""
+        self._services.append(cls)
+        return cls
 
     def task(self, fun: TaskFun | None = None) -> Any:
         """Run a coroutine function when the app starts: ``@app.task()`` or ``@app.task``.
@@ -122,28 +229,39 @@ class App:
         runtime = self.runtime
         if runtime.started:
             return
+        # Settings are final from here on (app.conf.x = ... raises a clear error after).
+        self.conf.lock()
+        if commit_target is None:  # a supervisor's workers leave it to their supervisor
+            warn_ignored(self.conf, log)
         # The producer first: agents, sinks and dead letters write from their first event.
         await runtime.begin()
         # Topics before anyone reads them, with the app's partition count.
         subscribed = runtime.subscriptions.topics
         declared = [t for t in self.topics if not t.internal or t in subscribed()]
-        await runtime.declare(
-            [
-                *runtime.specs(declared),
-                TopicSpec(self.conf.dead_letter_topic_name, 1, {}),
-                metadata_topic_spec(self.id),
-            ]
-        )
+        internal = [
+            TopicSpec(self.conf.dead_letter_topic_name, 1, {}),
+            metadata_topic_spec(self.id),
+        ]
+        if not self.conf.topic_disable_leader:
+            # Whoever the group gives its one partition is the leader (Faust's election).
+            internal.append(TopicSpec(runtime.leader_topic, 1, {}))
+            runtime.subscriptions.watch(runtime.leader_topic)
+        await runtime.declare([*runtime.specs(declared), *internal])
         # Tell clients which agents run here and how to talk to them, before we say we
-        # started.
+        # started (agents on in-memory channels cannot be reached from outside).
         producer = runtime.producers.main()
-        for agent in self.agents.values():
+        remote = [agent for agent in self.agents.values() if isinstance(agent.channel, Topic)]
+        for agent in remote:
             producer.send_soon(metadata_topic(self.id), *agent_record(agent.info()))
-        if self.agents:
+        if remote:
             await producer.barrier()
         # Agents subscribe their inboxes before the consumer joins the group.
         for agent in self.agents.values():
-            agent.start(runtime.subscriptions.subscribe(agent.channel, owner=agent.name))
+            channel = agent.channel
+            if isinstance(channel, Channel):
+                agent.start(channel.inbox(agent.name))
+            else:
+                agent.start(runtime.subscriptions.subscribe(channel, owner=agent.name))
         for fun in self._tasks:
             args = (self,) if len(inspect.signature(fun).parameters) == 1 else ()
             runtime.tasks.spawn(fun(*args), name=f"task {fun.__qualname__}")
@@ -151,9 +269,21 @@ class App:
         # in the first join instead of a rebalance right after it.
         for _ in range(3):
             await asyncio.sleep(0)
-        # Last, the consumer (which declares the topics subscribed since): events flow.
+        # The consumer (which declares the topics subscribed since): events flow.
         await runtime.fetch(commit_target)
         runtime.tasks.spawn(self._record_metrics(), name="metrics")
+        # Then, as in Faust: timers and crontabs, then services.
+        default_tz = self.conf.tzinfo
+        for timer in self.timers:
+            job = timer.run(self.sleep, self.is_leader, self)
+            runtime.tasks.spawn(job, name=f"timer {timer.name}")
+        for crontab in self.crontabs:
+            job = crontab.run(self.sleep, self.is_leader, self, default_tz)
+            runtime.tasks.spawn(job, name=f"crontab {crontab.fun.__qualname__}")
+        for service in self._services:
+            instance = service() if isinstance(service, type) else service
+            await instance.start(runtime.crash)
+            self._running_services.append(instance)
         log.info(
             "worker for app %s started: agents %s; topics %s",
             self.id,
@@ -189,10 +319,46 @@ class App:
         """Stop fetching, commit what is done, stop agents and tasks, flush the producers
         (waiting at most ``flush_timeout`` seconds for the broker: what is left then was not
         committed, and is processed again)."""
+        self.runtime.request_stop()  # sleeps end: timers and crontabs stop calling
         await self.runtime.stop_fetching()
+        await self.on_before_shutdown.send()
+        while self._running_services:
+            service = self._running_services.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("service %s did not stop cleanly", service.label)
         for agent in self.agents.values():
             await agent.stop()
         await self.runtime.close(flush_timeout)
+
+    # -- what a program asks while it runs (Faust's names) -----------------------------------
+
+    def is_leader(self) -> bool:
+        """True in the one process of the whole cluster that is the leader right now."""
+        return self.runtime.is_leader()
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the app is stopping (or crashed): loops in tasks should end."""
+        return self.runtime.stopping
+
+    @property
+    def rebalancing(self) -> bool:
+        """True from partitions taken from this process until its next assignment."""
+        return self.runtime.rebalances.rebalancing
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; returns True, early, when the app stops meanwhile."""
+        return await self.runtime.sleep(seconds)
+
+    async def _rebalanced(self, change: Change, tps: list[TP]) -> None:
+        named = {TopicPartition(*tp) for tp in tps}
+        if change is Change.REVOKED:
+            await self.on_partitions_revoked.send(revoked=named)
+        else:
+            await self.on_partitions_assigned.send(assigned=named)
+            await self.on_rebalance_complete.send()
 
     # -- what a worker and the tests look at ------------------------------------------------
 

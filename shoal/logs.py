@@ -32,7 +32,8 @@ class ContextFilter(logging.Filter):
         # Always a string: a JSON field that is sometimes 0 and sometimes "supervisor" breaks
         # the field mappings of log stores.
         self.worker = "supervisor" if worker is None else str(worker)
-        self.worker_name = "supervisor" if worker is None else f"worker {worker}"
+        # A supervisor's worker has its index; a process of its own says what it is.
+        self.worker_name = f"worker {worker}" if isinstance(worker, int) else self.worker
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.app = self.app_id

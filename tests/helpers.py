@@ -36,3 +36,10 @@ def wait_until_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.05)  # poll interval of the deadline loop
+
+
+def data_offsets(app: Any) -> dict[Any, Any]:
+    """An app's partition trackers, without its leader topic's (whose one partition only
+    says who leads)."""
+    leader = app.runtime.leader_topic
+    return {tp: t for tp, t in app.conductor.offsets.items() if tp[0] != leader}

@@ -5,6 +5,7 @@ running cluster are in :mod:`shoal.cluster.talk`, the development broker's in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from typing import Any
@@ -18,7 +19,29 @@ from shoal.exceptions import ShoalError
 from shoal.exitcodes import ExitCode
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AppGroup(click.Group):
+    """clusterctl's commands, and those of the app (``@app.command``) when one is given."""
+
+    def _app_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        # Before the group's callback ran (--help), only its parsed options are known.
+        obj = ctx.find_object(CliContext) or CliContext(ctx.params.get("app_spec"))
+        if obj.preset is None and not obj.app_spec:
+            return {}
+        commands = getattr(obj.app(), "commands", {})
+        return {name: command.as_click_command(obj.app) for name, command in commands.items()}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        # --help without a loadable app: the built-in commands only.
+        with contextlib.suppress(click.ClickException):
+            names |= set(self._app_commands(ctx))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, cmd_name) or self._app_commands(ctx).get(cmd_name)
+
+
+@click.group(cls=AppGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-A",
     "--app",
@@ -53,8 +76,13 @@ def cli(ctx: click.Context, app_spec: str | None, loglevel: str, log_format: str
       clusterctl -A examples.agent status      # what they are doing (top: live)
       clusterctl -A examples.agent worker      # run the app's agents in one process
       clusterctl -A examples.agent send adding '{"a": 4, "b": 4}'
+
+    With -A, the app's own commands (@app.command) are commands here too.
     """
-    setup_logging(loglevel, log_format or "text")
+    # Until a command knows its app: lines say which command (the supervisor's, "up", say
+    # "supervisor").
+    command = ctx.invoked_subcommand
+    setup_logging(loglevel, log_format or "text", role=None if command == "up" else command)
     if ctx.obj is None:
         ctx.obj = CliContext(app_spec)
     ctx.obj.log_level = loglevel
@@ -78,7 +106,7 @@ def worker(obj: CliContext, loglevel: str | None) -> None:
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(ExitCode.BOOT_ERROR)
-    obj.setup_logging_for(app, loglevel)
+    obj.setup_logging_for(app, loglevel, role="worker")
     try:
         code = run_worker(app)
     except ShoalError as exc:

@@ -48,7 +48,8 @@ class Client:
             settings["broker"] = broker
         # A client sends single requests that someone waits for: batching them (linger)
         # would only add latency. Pass producer_linger_ms to choose otherwise.
-        settings.setdefault("producer_linger_ms", 0)
+        if "producer_linger" not in settings:
+            settings.setdefault("producer_linger_ms", 0)
         self.conf = load_settings({**settings, "id": app_id})
         self.app_id = app_id
         self._producer: Producer | None = None

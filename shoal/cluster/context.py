@@ -11,8 +11,12 @@ from shoal.exceptions import ShoalError
 from shoal.worker.loader import load_app as _load_app
 
 
-def setup_logging(level: str, fmt: str = "text", app_id: str = "-") -> None:
-    logs.setup_logging(level, fmt, app_id=app_id, worker=None)
+def setup_logging(
+    level: str, fmt: str = "text", app_id: str = "-", role: str | None = None
+) -> None:
+    """Log lines of this process; ``role`` None is a supervisor, else what it is
+    (``"worker"`` for ``clusterctl worker``, ``"command"``...)."""
+    logs.setup_logging(level, fmt, app_id=app_id, worker=role)
 
 
 def load_app(spec: str) -> Any:
@@ -30,10 +34,11 @@ class CliContext:
         self.log_level = "info"
         self.log_format: str | None = None
 
-    def setup_logging_for(self, app: Any, level: str | None = None) -> str:
-        """Log lines that name the app, in the format asked for or the app's setting."""
+    def setup_logging_for(self, app: Any, level: str | None = None, role: str | None = None) -> str:
+        """Log lines that name the app (and ``role``: see :func:`setup_logging`), in the
+        format asked for or the app's setting."""
         fmt = self.log_format or app.conf.log_format
-        setup_logging(level or self.log_level, fmt, app.id)
+        setup_logging(level or self.log_level, fmt, app.id, role)
         return str(fmt)
 
     def app(self) -> Any:

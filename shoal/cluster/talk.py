@@ -59,7 +59,7 @@ def _target(obj: CliContext, app_id: str | None, broker: str | None) -> tuple[st
     if app_id:
         from shoal.config import load_settings
 
-        conf = load_settings({"id": app_id, "broker": broker})
+        conf = load_settings({"id": app_id}, flags={"broker": broker})
         return app_id, conf.bootstrap_servers
     app = obj.app()
     if broker:

@@ -1,178 +1,55 @@
-"""One typed Settings object, read from defaults, a config file, ``SHOAL_*`` and keyword arguments.
+"""One typed Settings object: every setting of a shoal app, validated wherever it comes from.
 
-Sources are applied in this order, each overriding the one before:
+Names follow Faust's. Every Faust setting is accepted: those shoal implements do what Faust
+documents (on librdkafka), the others are kept and reported by :func:`warn_ignored` (see
+:mod:`shoal.config.accepted`). Faust's old names map to the new ones with a warning, as in
+Faust. An unknown name or an invalid value raises :class:`~shoal.exceptions.ConfigError`
+naming the setting, the value, where it came from and what is allowed.
 
-1. the defaults below;
-2. a config file: ``$SHOAL_CONFIG`` if set, else ``shoal.toml`` in the working directory, else
-   the ``[tool.shoal]`` table of ``pyproject.toml`` in the working directory;
-3. environment variables ``SHOAL_<NAME>`` (``SHOAL_TOPIC_PARTITIONS=16``);
-4. keyword arguments (``App(..., topic_partitions=16)``) and CLI flags.
-
-Names follow Faust's where Faust has the setting. An unknown name or an invalid value raises
-:class:`~shoal.exceptions.ConfigError` naming the setting, the value, where it came from and
-what is allowed, so a typo fails at start instead of being ignored.
+Settings can be assigned (``app.conf.topic_partitions = 4``), validated like any other source,
+until :meth:`Settings.lock` (the app started). How the sources are read, and in which order,
+is :mod:`shoal.config.loading`.
 """
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-import os
-import re
-import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+import logging
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from shoal.config import parsers as p
+from shoal.config.accepted import ACCEPTED, FaustOnlySettings
+from shoal.config.names import PARSERS, canonical, field_name, parse, public_name
 from shoal.exceptions import ConfigError
 
-ENV_PREFIX = "SHOAL_"
-# SHOAL_* variables read by shoal's tooling (the ops scripts, the test harness), not settings.
-_TOOL_ENV = re.compile(r"^SHOAL_(CONFIG|OPS_DIR|KAFKA_\w+|TEST_\w+|BENCH_\w+)$")
 
+@dataclass(slots=True, eq=True, repr=False)
+class Settings(FaustOnlySettings):
+    """Every setting of a shoal app. Build one with :func:`~shoal.config.load_settings`.
 
-class _Invalid(ValueError):
-    """A parser's complaint; turned into a ConfigError that names the setting and source."""
-
-
-def _int(minimum: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise _Invalid(f"expected an integer >= {minimum}")
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise _Invalid(f"expected an integer >= {minimum}") from None
-        if number < minimum or (isinstance(value, float) and value != number):
-            raise _Invalid(f"expected an integer >= {minimum}")
-        return number
-
-    return parse
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise _Invalid("expected a number of seconds > 0")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _Invalid("expected a number of seconds > 0") from None
-    if not number > 0 or number == float("inf"):
-        raise _Invalid("expected a number of seconds > 0")
-    return number
-
-
-def _choice(*allowed: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = str(value).strip().lower().replace("-", "_")
-        if text not in allowed:
-            raise _Invalid("allowed: " + ", ".join(repr(a) for a in allowed))
-        return text
-
-    return parse
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise _Invalid("expected true or false")
-
-
-_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
-def _name(value: Any) -> str:
-    text = str(value).strip()
-    if not _NAME.match(text):
-        raise _Invalid("expected a non-empty name of letters, digits, '.', '_' or '-'")
-    return text
-
-
-def _optional_name(value: Any) -> str | None:
-    return None if value is None or value == "" else _name(value)
-
-
-def _host(value: Any) -> str:
-    text = str(value).strip()
-    if ":" in text:  # only an IPv6 address has colons
-        try:
-            ipaddress.IPv6Address(text.strip("[]"))
-        except ValueError:
-            raise _Invalid("expected a host name or IP address, e.g. 127.0.0.1") from None
-        return text.strip("[]")
-    if not re.fullmatch(r"[A-Za-z0-9.-]+", text):
-        raise _Invalid("expected a host name or IP address, e.g. 127.0.0.1")
-    return text
-
-
-def _port(value: Any) -> int:
-    port = _int(0)(value)
-    if port > 65535:
-        raise _Invalid("expected a port number from 0 (any free port) to 65535")
-    return port
-
-
-def _serializer(value: Any) -> str:
-    text = str(value).strip()
-    parts = text.split("|")
-    if not all(_NAME.match(p.strip()) for p in parts):
-        raise _Invalid("expected a codec name such as 'json', 'msgpack', 'raw' or 'json|binary'")
-    return "|".join(p.strip() for p in parts)
-
-
-def _template(value: Any) -> str:
-    text = str(value).strip()
-    try:
-        text.format(id="app")
-    except (KeyError, IndexError, ValueError):
-        raise _Invalid("expected a topic name; '{id}' is replaced by the app id") from None
-    if not _NAME.match(text.format(id="app")):
-        raise _Invalid("expected a topic name; '{id}' is replaced by the app id")
-    return text
-
-
-def parse_broker(value: Any) -> tuple[str, ...]:
-    """Parse Faust-style broker URLs into ``host:port`` strings.
-
-    Accepts ``"kafka://h1:9092;kafka://h2:9092"``, ``"h1:9092,h2"`` or a list of either. A
-    missing port means 9092, as in Faust.
+    ``name`` is the name the app was given (``App('orders')``), ``id`` the app id made of it
+    and ``version``: ``'orders'``, or ``'orders-v2'`` from version 2 on (``id_format``).
     """
-    items: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
-    out: list[str] = []
-    for item in items:
-        for raw in re.split(r"[;,\s]+", str(item).strip()):
-            if not raw:
-                continue
-            url = raw.removeprefix("kafka://")
-            host, sep, port = url.rpartition(":")
-            if not sep:
-                host, port = url, "9092"
-            if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise _Invalid("expected host:port or kafka://host:port, separated by ';' or ','")
-            out.append(f"{host}:{int(port)}")
-    if not out:
-        raise _Invalid("expected at least one broker address (kafka://host:port)")
-    return tuple(out)
 
-
-_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Every setting of a shoal app, validated. Build one with :func:`load_settings`."""
-
-    id: str | None = None
+    name: str | None = None
+    version: int = 1
+    id_format: str = "{id}-v{self.version}"
+    env_prefix: str | None = None
+    timezone: str = "UTC"
     broker: tuple[str, ...] = ("localhost:9092",)
+    broker_consumer: tuple[str, ...] | None = None
+    broker_producer: tuple[str, ...] | None = None
+    broker_client_id: str | None = None
+    broker_check_crcs: bool = False
+    broker_heartbeat_interval: float = 3.0
+    broker_max_poll_interval: float = 300.0
+    broker_request_timeout: float = 60.0
     topic_partitions: int = 8
     topic_replication_factor: int = 1
     topic_allow_declare: bool = True
+    topic_disable_leader: bool = False
     key_serializer: str = "raw"
     value_serializer: str = "json"
     processing_guarantee: str = "at_least_once"
@@ -182,8 +59,19 @@ class Settings:
     broker_connect_timeout: float = 30.0
     stream_buffer_maxsize: int = 4096
     consumer_max_batch: int = 1000
+    consumer_auto_offset_reset: str = "earliest"
+    consumer_max_fetch_size: int = 1_048_576
+    consumer_group_instance_id: str | None = None
+    consumer_metadata_max_age_ms: int = 300_000
+    consumer_connections_max_idle_ms: int = 0
     producer_linger_ms: int = 5
     producer_acks: str = "all"
+    producer_compression_type: str | None = None
+    producer_max_batch_size: int = 1_000_000
+    producer_max_request_size: int = 1_000_000
+    producer_request_timeout: float = 300.0
+    producer_metadata_max_age_ms: int = 300_000
+    producer_connections_max_idle_ms: int = 0
     reply_expires: float = 86_400.0
     ask_timeout: float = 30.0
     agent_error_policy: str = "crash"
@@ -201,6 +89,79 @@ class Settings:
     worker_max_memory_mb: int = 0
     worker_restart_backoff_max: float = 30.0
     worker_restart_backoff_reset: float = 60.0
+    # Where each setting given came from (field -> source), and the life of the object.
+    _sources: dict[str, str] = field(default_factory=dict, init=False, compare=False)
+    _locked: bool = field(default=False, init=False, compare=False)
+    _ready: bool = field(default=False, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # From here on, assigning a setting validates it (see __setattr__).
+        object.__setattr__(self, "_ready", True)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key.startswith("_") or not getattr(self, "_ready", False):
+            object.__setattr__(self, key, value)  # the dataclass's own __init__
+            return
+        self.update({key: value}, source="assignment")
+
+    # Copies and pickles restore the slots as they were, around __setattr__.
+    def __getstate__(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, dict(value) if key == "_sources" else value)
+
+    def __repr__(self) -> str:
+        default = Settings()
+        given = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if not f.name.startswith("_") and getattr(self, f.name) != getattr(default, f.name)
+        ]
+        return f"Settings({', '.join(given)})"
+
+    # -- what is derived from the settings ----------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The app id: ``name``, or ``id_format`` applied to it from ``version`` 2 on.
+
+        Computed when read, so it follows every source and assignment (Faust computes it
+        once, before the environment and ``id_format`` are applied).
+        """
+        if self.name is None:
+            return None
+        if self.version > 1:
+            return self.id_format.format(id=self.name, self=self)
+        return self.name
+
+    @id.setter
+    def id(self, value: str) -> None:  # as Faust's: it names the app (see __setattr__)
+        self.update({"id": value})
+
+    @property
+    def producer_linger(self) -> float:
+        """Faust's name for ``producer_linger_ms``, in seconds."""
+        return self.producer_linger_ms / 1000
+
+    @producer_linger.setter
+    def producer_linger(self, value: float) -> None:
+        self.update({"producer_linger": value})
+
+    @property
+    def broker_max_poll_records(self) -> int:
+        """Faust's name for ``consumer_max_batch``."""
+        return self.consumer_max_batch
+
+    @broker_max_poll_records.setter
+    def broker_max_poll_records(self, value: int) -> None:
+        self.update({"broker_max_poll_records": value})
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        """``timezone`` as a :class:`zoneinfo.ZoneInfo` (crontab timers run in it)."""
+        return zoneinfo.ZoneInfo(self.timezone)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -208,129 +169,146 @@ class Settings:
         return ",".join(self.broker)
 
     @property
+    def consumer_bootstrap_servers(self) -> str:
+        """``broker_consumer`` if set, else ``broker``."""
+        return ",".join(self.broker_consumer or self.broker)
+
+    @property
+    def producer_bootstrap_servers(self) -> str:
+        """``broker_producer`` if set, else ``broker``."""
+        return ",".join(self.broker_producer or self.broker)
+
+    @property
     def dead_letter_topic_name(self) -> str:
         return self.dead_letter_topic.format(id=self.id or "shoal")
 
+    # -- sources ------------------------------------------------------------------------------
 
-def _exactly_once(value: Any) -> str:
-    text = _choice("at_least_once", "exactly_once")(value)
-    if text == "exactly_once":
-        raise _Invalid("only 'at_least_once' is supported; exactly_once is not built yet")
-    return text
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where each setting that is not at its default came from, by setting name."""
+        return {public_name(name): source for name, source in self._sources.items()}
+
+    def source(self, name: str) -> str:
+        """Where setting ``name`` came from: ``'default'``, ``'keyword argument'``, ..."""
+        return self._sources.get(field_name(name), "default")
+
+    @property
+    def ignored(self) -> list[tuple[str, str]]:
+        """(name, reason) of each setting given that does nothing in shoal."""
+        out = []
+        for name, accepted in ACCEPTED.items():
+            if name not in self._sources or accepted.reason is None:
+                continue
+            value = getattr(self, name)
+            quiet = value is accepted.quiet or (
+                type(value) is type(accepted.quiet) and value == accepted.quiet
+            )
+            if not quiet:
+                out.append((name, accepted.reason))
+        return out
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def update(self, values: Mapping[str, Any], *, source: str = "assignment") -> None:
+        """Set several settings, validated, as coming from ``source``; all or none change.
+
+        ``app.conf.<setting> = value`` is ``update({setting: value}, source="assignment")``.
+        """
+        self.apply(((name, value, source) for name, value in values.items()), allow_id=True)
+
+    def apply(
+        self, items: Iterable[tuple[str, Any, str]], *, allow_id: bool, skip_none: bool = False
+    ) -> None:
+        """Set (name, value, source) items: one source's, so a setting may come once only."""
+        chosen: dict[str, tuple[str, Any, str]] = {}
+        for key, value, source in items:
+            if skip_none and value is None:
+                continue
+            if self._locked:
+                raise ConfigError(
+                    f"cannot change setting {key!r} after the app started (from {source}); "
+                    "set it before the app starts: in App(...), the config file, the "
+                    "environment, or app.conf before start"
+                )
+            name = canonical(key, source)
+            target = field_name(name)
+            if target == "name" and not allow_id:
+                raise ConfigError(
+                    f"setting 'id' cannot come from {source}: the app id is App's first "
+                    "argument (to run the same code as a new app, raise its version)"
+                )
+            if target in chosen:
+                earlier, _, where = chosen[target]
+                raise ConfigError(
+                    f"settings {earlier!r} (from {where}) and {key!r} (from {source}) are one "
+                    f"setting, {public_name(target)!r}: give it once"
+                )
+            chosen[target] = (key, parse(name, key, value, source), source)
+        if "id_format" in chosen:
+            self._check_id_format(*chosen["id_format"])
+        for target, (_, value, source) in chosen.items():  # all valid: now change
+            object.__setattr__(self, target, value)
+            self._sources[target] = source
+
+    def _check_id_format(self, key: str, value: str, source: str) -> None:
+        try:
+            value.format(id="app", self=self)
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise ConfigError(
+                f"setting {key!r} has an invalid value {value!r} (from {source}): it cannot "
+                f"be formatted with id and self (the settings): {exc!r}"
+            ) from None
+
+    def check(self) -> None:
+        """Checks that span settings; :func:`load_settings` and :meth:`lock` run them."""
+        final = self.id
+        if final is not None and not p.is_name(final):
+            raise ConfigError(
+                f"setting 'id_format' {self.id_format!r} (from {self.source('id_format')}) "
+                f"makes the app id {final!r}, which is not a name of letters, digits, '.', "
+                "'_' or '-'"
+            )
+        session = self.broker_session_timeout
+        if self.broker_heartbeat_interval >= session:
+            raise ConfigError(
+                f"setting 'broker_heartbeat_interval' ({self.broker_heartbeat_interval:g} s, "
+                f"from {self.source('broker_heartbeat_interval')}) must be less than "
+                f"'broker_session_timeout' ({session:g} s, from "
+                f"{self.source('broker_session_timeout')})"
+            )
+        if self.broker_max_poll_interval < session:
+            raise ConfigError(
+                f"setting 'broker_max_poll_interval' ({self.broker_max_poll_interval:g} s, "
+                f"from {self.source('broker_max_poll_interval')}) must be at least "
+                f"'broker_session_timeout' ({session:g} s, from "
+                f"{self.source('broker_session_timeout')})"
+            )
+
+    def lock(self) -> None:
+        """The app starts: check the settings once more; from now on they cannot change."""
+        self.check()
+        object.__setattr__(self, "_locked", True)
+
+    @property
+    def locked(self) -> bool:
+        return self._locked
 
 
-_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "id": _optional_name,
-    "broker": parse_broker,
-    "topic_partitions": _int(1),
-    "topic_replication_factor": _int(1),
-    "topic_allow_declare": _bool,
-    "key_serializer": _serializer,
-    "value_serializer": _serializer,
-    "processing_guarantee": _exactly_once,
-    "broker_commit_interval": _seconds,
-    "broker_commit_every": _int(1),
-    "broker_session_timeout": _seconds,
-    "broker_connect_timeout": _seconds,
-    "stream_buffer_maxsize": _int(1),
-    "consumer_max_batch": _int(1),
-    "producer_linger_ms": _int(0),
-    "producer_acks": _choice("all", "1", "0"),
-    "reply_expires": _seconds,
-    "ask_timeout": _seconds,
-    "agent_error_policy": _choice("crash", "continue"),
-    "dead_letter_topic": _template,
-    "log_level": _choice(*_LOG_LEVELS),
-    "log_format": _choice("text", "json"),
-    "metrics_enabled": _bool,
-    "metrics_host": _host,
-    "metrics_port": _port,
-    "workers": _int(1),
-    "worker_heartbeat_interval": _seconds,
-    "worker_stall_timeout": _seconds,
-    "worker_drain_timeout": _seconds,
-    "worker_shutdown_timeout": _seconds,
-    "worker_max_memory_mb": _int(0),
-    "worker_restart_backoff_max": _seconds,
-    "worker_restart_backoff_reset": _seconds,
-}
-SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Settings))
-assert set(_PARSERS) == set(SETTING_NAMES), "every setting needs a parser"
+def warn_ignored(settings: Settings, logger: logging.Logger) -> list[tuple[str, str]]:
+    """Log one warning naming the settings given that do nothing in shoal, and why."""
+    ignored = settings.ignored
+    if ignored:
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in ignored:
+            by_reason.setdefault(reason, []).append(name)
+        logger.warning(
+            "settings accepted for Faust compatibility that do nothing here: %s",
+            "; ".join(f"{', '.join(names)} ({reason})" for reason, names in by_reason.items()),
+        )
+    return ignored
 
 
-def _unknown(name: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return ConfigError(
-        f"unknown setting {name!r} (from {source}).{hint} "
-        f"Known settings: {', '.join(SETTING_NAMES)}."
-    )
-
-
-def _parse(name: str, value: Any, source: str) -> Any:
-    parser = _PARSERS.get(name)
-    if parser is None:
-        raise _unknown(name, source)
-    try:
-        return parser(value)
-    except _Invalid as exc:
-        raise ConfigError(
-            f"setting {name!r} has an invalid value {value!r} (from {source}): {exc}"
-        ) from None
-
-
-def find_config_file(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Path | None:
-    """The config file that applies: ``$SHOAL_CONFIG``, ``shoal.toml`` or ``pyproject.toml``."""
-    env = os.environ if env is None else env
-    if env.get("SHOAL_CONFIG"):
-        path = Path(env["SHOAL_CONFIG"])
-        if not path.is_file():
-            raise ConfigError(f"SHOAL_CONFIG points at {str(path)!r}, which is not a file")
-        return path
-    base = cwd or Path.cwd()
-    for candidate in (base / "shoal.toml", base / "pyproject.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The settings table of a config file (``[tool.shoal]`` for a pyproject.toml)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc}") from exc
-    table = data.get("tool", {}).get("shoal", {}) if path.name == "pyproject.toml" else data
-    if not isinstance(table, dict):
-        raise ConfigError(f"config file {str(path)!r}: the shoal settings must be a table")
-    return table
-
-
-def load_settings(
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-    config_file: Path | bool | None = True,
-    base: Settings | None = None,
-) -> Settings:
-    """Build Settings from defaults, the config file, ``SHOAL_*`` and ``overrides``, in order.
-
-    ``config_file=True`` finds the file as :func:`find_config_file` does; ``False`` or ``None``
-    reads none; a Path reads that file. ``overrides`` with value ``None`` are ignored, so CLI
-    flags that were not given can be passed straight through.
-    """
-    env = os.environ if env is None else env
-    values: dict[str, Any] = {}
-    path = find_config_file(env=env) if config_file is True else config_file or None
-    if path is not None:
-        for name, value in read_config_file(path).items():
-            values[name] = _parse(name, value, f"config file {path}")
-    for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or _TOOL_ENV.match(key):
-            continue
-        name = key[len(ENV_PREFIX) :].lower()
-        values[name] = _parse(name, value, f"environment variable {key}")
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = _parse(name, value, "keyword argument")
-    return replace(base or Settings(), **values)
+assert {f.name for f in fields(Settings) if not f.name.startswith("_")} == (
+    set(PARSERS) - {"id"} | {"name"}
+), "every field needs a parser"

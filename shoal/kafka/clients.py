@@ -105,36 +105,70 @@ def client_config(bootstrap: str, client_id: str | None = None) -> dict[str, Any
     return config
 
 
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
 def producer_config(conf: Settings, client_id: str, *, wait_out_outages: bool) -> dict[str, Any]:
-    """A producer of an app: ``acks``, idempotence, linger and the Java client's partitioner.
+    """A producer of an app: ``acks``, idempotence, linger and the Java client's partitioner,
+    and Faust's producer settings under their librdkafka names.
+
     With ``wait_out_outages`` (a worker) its messages wait for a broker that is away however
     long: their events are not committed until they are stored, so giving up on them would
-    only repeat those events after a restart."""
+    only repeat those events after a restart. Other producers (scripts, the client library)
+    give up after ``producer_request_timeout``, as Faust's do.
+    """
     config = {
-        **client_config(conf.bootstrap_servers, client_id),
+        **client_config(conf.producer_bootstrap_servers, conf.broker_client_id or client_id),
         "acks": conf.producer_acks,
         "enable.idempotence": conf.producer_acks == "all",
         "linger.ms": conf.producer_linger_ms,
         # Keyed messages land where the Java client puts them, so group_by co-partitions
         # with topics written by other Kafka clients.
         "partitioner": "murmur2_random",
+        "batch.size": conf.producer_max_batch_size,
+        "message.max.bytes": conf.producer_max_request_size,
+        "message.timeout.ms": 0 if wait_out_outages else _ms(conf.producer_request_timeout),
+        "socket.timeout.ms": max(10, _ms(conf.broker_request_timeout)),
+        "topic.metadata.refresh.interval.ms": conf.producer_metadata_max_age_ms,
     }
-    if wait_out_outages:
-        config["message.timeout.ms"] = 0
+    if conf.producer_compression_type is not None:
+        config["compression.type"] = conf.producer_compression_type
+    if conf.producer_connections_max_idle_ms:  # 0: librdkafka's own choice
+        config["connections.max.idle.ms"] = conf.producer_connections_max_idle_ms
     return config
 
 
 def consumer_config(conf: Settings, client_id: str, group_id: str) -> dict[str, Any]:
-    """A consumer of an app: manual commits, from the earliest offset of a new group."""
-    return {
-        **client_config(conf.bootstrap_servers, client_id),
+    """A consumer of an app: manual commits, and Faust's consumer settings under their
+    librdkafka names.
+
+    The app's own group (``group_id`` is the app id) starts where
+    ``consumer_auto_offset_reset`` says and joins as a static member when
+    ``consumer_group_instance_id`` is set; other groups (a reply topic's) always read from
+    the earliest offset, so no reply is missed, and are never static.
+    """
+    app_group = group_id == conf.id
+    config: dict[str, Any] = {
+        **client_config(conf.consumer_bootstrap_servers, conf.broker_client_id or client_id),
         "group.id": group_id,
         "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
+        "auto.offset.reset": conf.consumer_auto_offset_reset if app_group else "earliest",
         "enable.partition.eof": False,
         # How long the group waits for a member that died before moving its partitions.
-        "session.timeout.ms": int(conf.broker_session_timeout * 1000),
+        "session.timeout.ms": _ms(conf.broker_session_timeout),
+        "heartbeat.interval.ms": _ms(conf.broker_heartbeat_interval),
+        "max.poll.interval.ms": _ms(conf.broker_max_poll_interval),
+        "socket.timeout.ms": max(10, _ms(conf.broker_request_timeout)),
+        "max.partition.fetch.bytes": conf.consumer_max_fetch_size,
+        "check.crcs": conf.broker_check_crcs,
+        "topic.metadata.refresh.interval.ms": conf.consumer_metadata_max_age_ms,
     }
+    if conf.consumer_connections_max_idle_ms:  # 0: librdkafka's own choice
+        config["connections.max.idle.ms"] = conf.consumer_connections_max_idle_ms
+    if app_group and conf.consumer_group_instance_id is not None:
+        config["group.instance.id"] = conf.consumer_group_instance_id
+    return config
 
 
 def describe_unreachable(bootstrap: str, within: float) -> str:

@@ -15,6 +15,11 @@ How the codec is chosen for a topic (:func:`make_decoder`, :func:`make_encoder`)
 * ``serializer=None`` means ``raw`` for ``str``/``bytes`` types and ``json`` otherwise.
 * ``raw`` (and ``binary``) decode to ``bytes``, ``str`` (UTF-8), or parse the text as ``int``,
   ``float`` or ``Decimal`` like Faust does for raw keys; other types are a ConfigError.
+
+Lax decoding (the default) is msgspec's lax mode plus one conversion msgspec never makes: an
+``int`` where the type declares a ``str`` becomes its decimal text, as Faust's ``coerce`` does,
+so that ``DeviceAction(device_id=1)``, sent as ``{"device_id":1}``, is read back. It is tried
+only after the one-call decode has failed, so a valid message costs nothing more.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from shoal.model.serializers import (
     loads,
     register,
 )
+from shoal.model.textfix import ints_as_text
 
 __all__ = [
     "Codec",
@@ -95,6 +101,31 @@ def validation_error(exc: msgspec.ValidationError, value_type: Any, source: str)
     )
 
 
+class _Unchanged(Exception):
+    """The text pass changed nothing: the first error stands."""
+
+
+def _text_retry(codec: Codec, value_type: Any) -> Callable[[bytes], Any] | None:
+    """Decode again after a lax decode failed: as builtins, ints made text, then converted.
+
+    Raises msgspec.ValidationError if the message is still wrong, and another exception if
+    there is nothing the text pass could change. ``None`` if ``value_type`` has no str.
+    """
+    as_text = ints_as_text(value_type)
+    if as_text is None:
+        return None
+    loads = codec.loads
+
+    def retry(data: bytes) -> Any:
+        raw = loads(data)
+        fixed = as_text(raw)
+        if fixed == raw:
+            raise _Unchanged
+        return msgspec.convert(fixed, value_type, strict=False)
+
+    return retry
+
+
 def build_decoder(
     codec: Codec, value_type: Any = None, *, strict: bool = False
 ) -> Callable[[bytes | None], Any]:
@@ -106,6 +137,7 @@ def build_decoder(
         raise ConfigError(f"cannot decode {type_name} from {codec.name}: {exc}") from exc
     allows_none = _split_optional(value_type)[1]
     source = codec.name
+    retry = None if strict else _text_retry(codec, value_type)
 
     def decode(data: bytes | None) -> Any:
         if data is None:
@@ -120,6 +152,13 @@ def build_decoder(
         except DecodeError:
             raise
         except msgspec.ValidationError as exc:
+            if retry is not None:
+                try:
+                    return retry(data)
+                except msgspec.ValidationError as again:
+                    raise validation_error(again, value_type, source) from again
+                except Exception:  # nothing to make text of (or no builtins): exc stands
+                    pass
             raise validation_error(exc, value_type, source) from exc
         except Exception as exc:
             problem = "malformed input: " if isinstance(exc, msgspec.DecodeError) else ""
@@ -137,11 +176,12 @@ def make_decoder(
     ``Optional[Add]``...), or ``None`` for plain Python objects; like Faust's ``value_type``
     it may also be a serializer name or Codec. ``None`` input (a tombstone) decodes to
     ``None`` only if the type allows it. ``coerce`` overrides the Record's option (default
-    True: msgspec lax mode). Raises :class:`~shoal.exceptions.DecodeError`; a type msgspec
-    cannot handle is a ConfigError here, at build time.
+    True: msgspec lax mode, and ints read as text where a str is declared). Raises
+    :class:`~shoal.exceptions.DecodeError`; a type msgspec cannot handle is a ConfigError
+    here, at build time.
 
     >>> make_decoder('json', Add)(b'{"a": 1, "b": 2}')
-    Add(a=1, b=2)
+    <Add: a=1, b=2>
     """
     if isinstance(value_type, str | Codec):
         serializer, value_type = value_type, None

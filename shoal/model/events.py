@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shoal.types import Headers
+from shoal.types import Headers, TopicPartition
 
 
 class Tracker(Protocol):
@@ -28,6 +28,11 @@ class Message:
     key: bytes | None
     value: bytes | None
     headers: Headers | None = None
+
+    @property
+    def tp(self) -> TopicPartition:
+        """Where it came from, Faust's ``message.tp``: ``tp.topic``, ``tp.partition``."""
+        return TopicPartition(self.topic, self.partition)
 
     def header(self, name: str) -> bytes | None:
         """The last value of header ``name``, or None."""

@@ -15,9 +15,20 @@ every field against its annotation and, by default, *coerces* what msgspec's lax
 numeric strings to ``int``/``float`` (``"4"`` -> 4, ``"4.0"`` -> 4, ``"nan"`` -> nan), integral
 floats to ``int`` (``4.0`` -> 4, but ``4.5`` is an error), ``"true"``/``"false"``/``"1"``/``"0"``
 and ``1``/``0`` to ``bool``, unix timestamps (numbers or numeric strings) to ``datetime``, and
-the string ``"null"`` to ``None`` for Optional fields. Nothing is ever coerced *to* ``str``
-(``4`` for a ``str`` field is an error). Declare ``class X(Record, coerce=False)`` to accept
-only exact JSON types. The constructor does not validate, as with a dataclass.
+the string ``"null"`` to ``None`` for Optional fields; and, as Faust's ``coerce`` does, an
+``int`` to its text for a ``str`` field (``4`` -> ``"4"``, also in lists, dicts and nested
+records; not for ``int | str``, where 4 is valid as it is). Nothing else becomes a ``str``:
+``4.5`` or ``true`` for a ``str`` field is an error naming the field, since ``"4.5"`` or
+``"True"`` need not be what the producer meant. Declare ``class X(Record, coerce=False)`` to
+accept only exact JSON types. The constructor does not validate, as with a dataclass (and
+Faust's default): ``DeviceAction(device_id=1)`` keeps the int, is sent as ``1`` and read back
+as ``"1"``.
+
+A field whose default is ``None`` is optional, as in Faust: ``date: datetime = None`` is read
+as ``date: datetime | None`` (decoding, JSON schema, signature, ``typing.get_type_hints``).
+Any other default leaves the type as declared, so ``amount: float = 0.0`` rejects ``null``.
+
+Records print as Faust's do: ``<Add: a=4, b=4>``.
 
 Unknown fields are ignored (forward compatible), which is also how the ``"__faust"`` metadata
 key written by Faust producers is skipped. Records are mutable, like Faust's; ``frozen=True``
@@ -39,6 +50,7 @@ msgspec >= 0.20.
 from __future__ import annotations
 
 import operator
+import reprlib
 import types
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -46,8 +58,15 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from shoal.model.codecs import Codec, build_decoder, build_encoder, get, validation_error
+from shoal.model.codecs import (
+    Codec,
+    build_decoder,
+    build_encoder,
+    get,
+    validation_error,
+)
 from shoal.model.recordmeta import RecordMeta, RecordOptions
+from shoal.model.textfix import ints_as_text
 
 __all__ = ["Record", "RecordOptions", "field_getter", "field_name"]
 
@@ -55,11 +74,17 @@ __all__ = ["Record", "RecordOptions", "field_getter", "field_name"]
 class Record(msgspec.Struct, metaclass=RecordMeta):
     """Base class of typed messages; subclass it and annotate the fields.
 
-    Equality, ``repr`` and ``__match_args__`` work as for a dataclass. Field defaults may be
-    mutable containers (``tags: list[str] = []``): msgspec copies them per instance.
+    Equality and ``__match_args__`` work as for a dataclass; ``repr`` is Faust's
+    (``<Add: a=4, b=4>``). Field defaults may be mutable containers (``tags: list[str] = []``):
+    msgspec copies them per instance.
     """
 
     _options: ClassVar[RecordOptions]
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__)
+        return f"<{type(self).__name__}: {fields}>"
 
     def asdict(self) -> dict[str, Any]:
         """Return the fields as a dict (shallow: nested records stay records)."""
@@ -92,10 +117,19 @@ class Record(msgspec.Struct, metaclass=RecordMeta):
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
         """Build a record from already-decoded builtins (a dict), validating as ``loads``."""
+        coerce = cls._options.coerce
         try:
-            return msgspec.convert(data, cls, strict=not cls._options.coerce)
+            return msgspec.convert(data, cls, strict=not coerce)
         except msgspec.ValidationError as exc:
-            raise validation_error(exc, cls, "data") from exc
+            error = exc
+        as_text = _ints_as_text(cls) if coerce else None
+        fixed = as_text(data) if as_text is not None else data
+        if fixed != data:
+            try:
+                return msgspec.convert(fixed, cls, strict=False)
+            except msgspec.ValidationError as exc:
+                error = exc
+        raise validation_error(error, cls, "data") from error
 
 
 # Building a msgspec Decoder costs microseconds: cache them so repeated Record.loads and
@@ -104,6 +138,11 @@ class Record(msgspec.Struct, metaclass=RecordMeta):
 @lru_cache(maxsize=256)
 def _decoder(cls: type[Record], serializer: str | Codec) -> Callable[[bytes | None], Any]:
     return build_decoder(get(serializer), cls, strict=not cls._options.coerce)
+
+
+@lru_cache(maxsize=256)
+def _ints_as_text(cls: type[Record]) -> Callable[[Any], Any] | None:
+    return ints_as_text(cls)
 
 
 @lru_cache(maxsize=256)

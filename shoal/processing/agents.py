@@ -12,7 +12,9 @@ import asyncio
 import functools
 import inspect
 import logging
+import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,6 +24,7 @@ from shoal.kafka.metadata import AgentInfo
 from shoal.kafka.producer import RecordMetadata
 from shoal.model.events import Event
 from shoal.model.recordmeta import RecordMeta
+from shoal.processing.channels import Channel
 from shoal.processing.streams import AgentStats, Cursor, Stream
 from shoal.processing.topics import HeadersArg, Topic, normalize_headers
 from shoal.rpc.asker import with_none_keys
@@ -32,7 +35,7 @@ from shoal.runtime.runtime import Runtime
 log = logging.getLogger(__name__)
 
 AgentFun = Callable[[Stream[Any]], Any]
-Sink = Any  # a function, an async function, a Topic or an Agent
+Sink = Any  # a function, an async function, a Topic, a Channel or an Agent
 Deliver = Callable[[Any, Event | None], Awaitable[None]]
 OnError = Callable[[Exception, Event | None], Awaitable[bool]]
 
@@ -45,7 +48,7 @@ class Agent:
         fun: AgentFun,
         *,
         runtime: Runtime,
-        channel: Topic,
+        channel: Topic | Channel,
         name: str,
         concurrency: int = 1,
         sink: Iterable[Sink] | None = None,
@@ -60,11 +63,17 @@ class Agent:
         self.concurrency = concurrency
         self._sinks = list(sink or ())
         self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
-        self.error_policy = on_error or runtime.conf.agent_error_policy
+        self._on_error_policy = on_error
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = AgentStats()
         self.__doc__ = fun.__doc__
         self.__wrapped__ = fun
+
+    @property
+    def error_policy(self) -> str:
+        """``on_error=`` of the agent, else the app's ``agent_error_policy`` (read when it is
+        needed: ``app.conf.agent_error_policy = ...`` before the start takes effect)."""
+        return self._on_error_policy or self._runtime.conf.agent_error_policy
 
     def __repr__(self) -> str:
         return f"<Agent {self.name} topic={self.channel} concurrency={self.concurrency}>"
@@ -119,7 +128,7 @@ class Agent:
             stream = Stream.from_inbox(
                 self._runtime,
                 inbox,
-                channel=self.channel,
+                channel=self.channel if isinstance(self.channel, Topic) else None,
                 cursor=cursor,
                 lane=index,
                 concurrency=self.concurrency,
@@ -150,7 +159,7 @@ class Agent:
         """Each sink as (call, may return an awaitable), worked out once, not per event."""
         calls: list[tuple[Callable[[Any], Any], bool]] = []
         for sink in self._sinks:
-            if isinstance(sink, Agent | Topic):
+            if isinstance(sink, Agent | Topic | Channel):
                 topic = sink.channel if isinstance(sink, Agent) else sink
                 calls.append((functools.partial(_send_value, topic), False))
             else:
@@ -297,5 +306,32 @@ class Agent:
         return AgentTestContext(self.channel.get_topic_name(), self.concurrency, self._run_instance)
 
 
-def _send_value(topic: Topic, value: Any) -> None:
+def _send_value(topic: Topic | Channel, value: Any) -> None:
     topic.send_soon(value=value)
+
+
+def qualified_name(fun: Callable[..., Any]) -> str:
+    """An agent's default name, as Faust makes it: ``module.function``. A function of a
+    script run as ``python app.py`` is named after the script (``app.function``), not
+    ``__main__``, so that a worker that imports the module and the script agree."""
+    module = fun.__module__
+    if module == "__main__":
+        module = _main_module_name()
+    return f"{module}.{fun.__name__}"
+
+
+def _main_module_name() -> str:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:  # python -m package.module
+        return str(spec.name)
+    path = getattr(main, "__file__", None)
+    if not path:
+        return "__main__"
+    file = Path(path).resolve()
+    parts = [file.stem]
+    folder = file.parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts)

@@ -108,6 +108,8 @@ class Stream(Generic[T]):
         self._unacked: Event | list[Event] | None = None
         self._lane = lane
         self._concurrency = concurrency
+        #: Faust's: the partitions an isolated-partitions actor reads; None for the others.
+        self.active_partitions: set[Any] | None = None
 
     @classmethod
     def from_inbox(

@@ -117,6 +117,15 @@ class Topic:
         value = self._decode_value(message.value)
         return Event(key, value, message, tracker)
 
+    async def declare(self) -> None:
+        """Create the topics if they do not exist (with the app's partition count unless
+        ``partitions`` says otherwise), as the app does at start."""
+        await self._runtime.declare(self.specs(self._runtime.conf.topic_partitions))
+
+    async def maybe_declare(self) -> None:
+        """Faust's name for :meth:`declare` (which is idempotent already)."""
+        await self.declare()
+
     # -- reading and writing -----------------------------------------------------------------
 
     def stream(self) -> Stream[Any]:

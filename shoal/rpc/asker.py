@@ -37,10 +37,14 @@ class Asker:
     """This process's asks; see the module docstring."""
 
     def __init__(
-        self, conf: Settings, app_id: str, producer: Callable[[], Awaitable[Producer]]
+        self,
+        conf: Settings,
+        app_id: str | Callable[[], str],
+        producer: Callable[[], Awaitable[Producer]],
     ) -> None:
         self._conf = conf
-        self._app_id = app_id
+        # A callable is asked at the first ask (the app id may change before the app starts).
+        self._app_id = app_id if callable(app_id) else lambda: app_id
         self._producer = producer
         #: Where replies arrive; None until the first ask (or :meth:`use_host`).
         self.futures: ReplyFutures | None = None
@@ -65,7 +69,7 @@ class Asker:
         async with self._lock:  # concurrent first asks make one topic
             if self.futures is None:
                 producer = await self._producer()
-                own = ReplyTopic(self._conf, self._app_id, self._on_reply)
+                own = ReplyTopic(self._conf, self._app_id(), self._on_reply)
                 await own.open(producer)
                 self._own = own
                 self.futures = ReplyFutures(own.topic)

@@ -28,6 +28,7 @@ from shoal.kafka.producer import DeliveryError, DeliveryTimeout
 from shoal.runtime.committer import CommitTarget, Committer, MemberCommits
 from shoal.runtime.dispatch import DeadLetters, Dispatch
 from shoal.runtime.offsets import PartitionOffsets
+from shoal.runtime.rebalances import Rebalances
 from shoal.runtime.subscriptions import Subscriptions
 from shoal.types import TP
 
@@ -51,8 +52,10 @@ class Conductor:
         crash: Callable[[BaseException], None],
         stats: Counter[str],
         target: CommitTarget | None = None,
+        rebalances: Rebalances | None = None,
     ) -> None:
         self._conf = conf
+        self._rebalances = rebalances or Rebalances()
         self._subscriptions = subscriptions
         self._crash = crash
         self._barrier = barrier
@@ -146,7 +149,9 @@ class Conductor:
     async def assign(self, tps: Iterable[TP]) -> None:
         """Start processing ``tps`` from the group's committed offsets (assigned)."""
         assert isinstance(self._consumer, AssignedConsumer)
-        await self._consumer.assign(self._track(tps))
+        new = self._track(tps)
+        await self._consumer.assign(new)
+        self._rebalances.assigned(new)
 
     async def release(
         self, tps: Iterable[TP], timeout: float, *, commit: bool = True
@@ -179,7 +184,7 @@ class Conductor:
         return await self._finish(trackers, commit=commit)
 
     async def _on_assign(self, tps: list[TP]) -> None:
-        self._track(tps)
+        self._rebalances.assigned(self._track(tps))
 
     async def _on_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """The group takes ``tps``: stop their events, return their final offsets."""
@@ -197,6 +202,7 @@ class Conductor:
         once the outputs before them are stored ({} when the broker does not confirm them in
         time: the next owner then repeats the events after the last commit)."""
         final: dict[TP, int] = {}
+        self._rebalances.revoked([(t.topic, t.partition) for t in trackers])
         for tracker in trackers:
             tracker.revoked = True
             offset = tracker.committable()

@@ -41,10 +41,17 @@ DLQ_ORIGINAL_SIZE = "shoal-original-size"
 class DeadLetters:
     """Copies what could not be handled to the dead-letter topic, and says so."""
 
-    def __init__(self, topic: str, producer: Callable[[], Producer], stats: Counter[str]) -> None:
-        self.topic = topic
+    def __init__(
+        self, topic: str | Callable[[], str], producer: Callable[[], Producer], stats: Counter[str]
+    ) -> None:
+        # A callable is asked at each use (the setting may change before the app starts).
+        self._topic = topic if callable(topic) else lambda: topic
         self._producer = producer
         self._stats = stats  # the conductor's: tests and status read dead_lettered there
+
+    @property
+    def topic(self) -> str:
+        return self._topic()
 
     def send(self, message: Message, exc: BaseException) -> None:
         """Send ``message`` with ``exc`` in its headers.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+from collections.abc import Callable
 
 from shoal.config import Settings
 from shoal.exceptions import ShoalError
@@ -20,16 +21,17 @@ from shoal.kafka.producer import Producer
 class Producers:
     """Makes, starts and stops the app's producers; see the module docstring."""
 
-    def __init__(self, conf: Settings, client_id: str) -> None:
+    def __init__(self, conf: Settings, client_id: str | Callable[[], str]) -> None:
         self._conf = conf
-        self._client_id = client_id
+        # A callable is asked when a producer is made (the app id may change before start).
+        self._client_id = client_id if callable(client_id) else lambda: client_id
         self._main: Producer | None = None
         self._replies: Producer | None = None
         #: A worker's outputs wait out broker outages (set when the app starts).
         self.worker = False
 
     def _make(self, **overrides: object) -> Producer:
-        config = producer_config(self._conf, self._client_id, wait_out_outages=self.worker)
+        config = producer_config(self._conf, self._client_id(), wait_out_outages=self.worker)
         producer = Producer({**config, **overrides})
         producer.start()
         if not self.worker:

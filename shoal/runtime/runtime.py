@@ -17,6 +17,7 @@ It also holds the app's life: started, stopping, crashed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,8 +31,10 @@ from shoal.runtime.conductor import Conductor
 from shoal.runtime.dispatch import DeadLetters
 from shoal.runtime.policy import ErrorPolicy
 from shoal.runtime.producers import Producers
+from shoal.runtime.rebalances import Rebalances
 from shoal.runtime.subscriptions import Catalog, Subscriptions, TopicLike
 from shoal.runtime.tasks import Tasks
+from shoal.types import leader_topic
 
 
 class Runtime:
@@ -39,26 +42,38 @@ class Runtime:
 
     def __init__(self, conf: Settings, app_id: str) -> None:
         self.conf = conf
-        self.app_id = app_id
-        self.client_id = f"shoal-{app_id}"
-        self.producers = Producers(conf, self.client_id)
+        self._app_id = app_id
+        # The parts read their settings when they use them, not here: a setting assigned
+        # after App() and before the app starts (app.conf.x = ...) takes effect.
+        self.producers = Producers(conf, lambda: self.client_id)
         self.catalog = Catalog()
-        self.subscriptions = Subscriptions(conf.stream_buffer_maxsize)
+        self.subscriptions = Subscriptions(lambda: self.conf.stream_buffer_maxsize)
         self.tasks = Tasks(self.crash)
         #: Counts of what happened to fetched messages (the conductor's ``stats``).
         self.stats: Counter[str] = Counter()
         self.dead_letters = DeadLetters(
-            conf.dead_letter_topic_name, self.producers.main, self.stats
+            lambda: self.conf.dead_letter_topic_name, self.producers.main, self.stats
         )
-        self.asker = Asker(conf, app_id, self.producers.ensure)
+        self.asker = Asker(conf, lambda: self.app_id, self.producers.ensure)
         self.replier = Replier(self.asker, self.producers.replies, self._encoder_for)
         self.errors = ErrorPolicy(self.replier, self.dead_letters, self.crash)
         self.conductor: Conductor | None = None
+        #: Partitions gained and lost, told to the app (its signals) in order.
+        self.rebalances = Rebalances()
         self.started = False
         self.crashed: BaseException | None = None
         self._stopped: asyncio.Event | None = None
         #: Kafka topics declared (made, or found to exist) by this runtime.
         self._declared: set[str] = set()
+
+    @property
+    def app_id(self) -> str:
+        """The app id the settings make (``{id}-v{version}`` from version 2 on)."""
+        return self.conf.id or self._app_id
+
+    @property
+    def client_id(self) -> str:
+        return f"shoal-{self.app_id}"
 
     def _encoder_for(self, name: str) -> Callable[[Any], bytes | None] | None:
         topic = self.catalog.named(name)
@@ -111,7 +126,9 @@ class Runtime:
             self.crash,
             self.stats,
             target,
+            self.rebalances,
         )
+        self.tasks.spawn(self.rebalances.run(), name="rebalance signals")
         await self.conductor.start()
 
     def _subscribed(self, topic: TopicLike) -> None:
@@ -140,6 +157,28 @@ class Runtime:
     def stopping(self) -> bool:
         """True once a stop was asked for (or a crash stopped it): its threads may end."""
         return self._stopped is not None and self._stopped.is_set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; returns True, early, once the app stops."""
+        stopped = self._stopped
+        if stopped is None:  # not started (a script, a command): nothing ends the sleep
+            await asyncio.sleep(seconds)
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), seconds)
+        return stopped.is_set()
+
+    # -- the leader --------------------------------------------------------------------------
+
+    @property
+    def leader_topic(self) -> str:
+        """Faust's leader topic: whoever owns its one partition is the app's leader."""
+        return leader_topic(self.app_id)
+
+    def is_leader(self) -> bool:
+        """True in the one process of the cluster that owns the leader topic's partition."""
+        conductor = self.conductor
+        return conductor is not None and (self.leader_topic, 0) in conductor.offsets
 
     def crash(self, exc: BaseException) -> None:
         """Stop the worker because of ``exc``; it exits non-zero."""

@@ -55,8 +55,9 @@ class Catalog:
 class Subscriptions:
     """The inboxes of an app's subscribers; see the module docstring."""
 
-    def __init__(self, maxsize: int) -> None:
-        self._maxsize = maxsize
+    def __init__(self, maxsize: int | Callable[[], int]) -> None:
+        # A callable is asked at each subscription (the setting may change before start).
+        self._maxsize = maxsize if callable(maxsize) else lambda: maxsize
         #: Kafka topic name -> (topic, inbox) of each subscriber, for the dispatch.
         self.by_topic: dict[str, list[tuple[TopicLike, Inbox]]] = {}
         self._inboxes: dict[tuple[str, str], Inbox] = {}
@@ -69,12 +70,17 @@ class Subscriptions:
         key = (owner, topic.get_topic_name())
         inbox = self._inboxes.get(key)
         if inbox is None:
-            inbox = self._inboxes[key] = Inbox(self._maxsize, lanes, owner)
+            inbox = self._inboxes[key] = Inbox(self._maxsize(), lanes, owner)
             for name in topic.topics:
                 self.by_topic.setdefault(name, []).append((topic, inbox))
             if self.on_new is not None:
                 self.on_new(topic)
         return inbox
+
+    def watch(self, name: str) -> None:
+        """Fetch topic ``name`` with nobody reading it: its partitions only say who owns
+        them (the leader topic). Its messages, if any, count as done."""
+        self.by_topic.setdefault(name, [])
 
     def topic_names(self) -> list[str]:
         """The Kafka topics read, sorted."""

@@ -19,6 +19,7 @@ import time
 
 from shoal import metrics
 from shoal.app import App
+from shoal.config import warn_ignored
 from shoal.exceptions import ShoalError
 from shoal.exitcodes import ExitCode
 from shoal.ipc.messages import Message
@@ -48,6 +49,8 @@ class Supervisor:
     ) -> None:
         self.app = app
         self.conf = conf = app.conf
+        conf.lock()  # checks the settings together: a bad combination stops it here (exit 3)
+        warn_ignored(conf, log)  # once per host: its workers leave it to this process
         #: This supervisor's files in the app's private runtime directory.
         self.files = rundir.RunFiles(app.id, os.getpid())
         options = WorkerOptions(

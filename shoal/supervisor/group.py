@@ -27,7 +27,7 @@ from shoal.supervisor.assignment import moves, plan
 from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.pool import Pool
 from shoal.supervisor.workers import WorkerHandle
-from shoal.types import TP
+from shoal.types import TP, leader_topic
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,13 @@ class Group:
             for handle in self._pool.handles[: self._pool.size]:
                 new = layout[handle.index] - handle.partitions
                 handle.partitions = set(layout[handle.index])
-                if new:
-                    await self._send(handle, Assign(pack_tps(new)))
-        log.info("this host owns %d partitions over %d workers", len(self.owned), self._pool.size)
+                # Every worker hears that the rebalance ended, with nothing new maybe: its
+                # app's on_rebalance_complete and rebalancing say so.
+                await self._send(handle, Assign(pack_tps(new)))
+        leader = (leader_topic(self._app_id), 0)
+        data = len(self.owned - {leader})
+        lead = ", and leads the app" if leader in self.owned else ""
+        log.info("this host owns %d partitions over %d workers%s", data, self._pool.size, lead)
 
     async def _revoked(self, tps: list[TP]) -> dict[TP, int]:
         """Ask each owning worker to drain and report; their final offsets get committed."""

@@ -66,7 +66,7 @@ def test_metrics_add_up_drain_and_survive_a_restart(kafka_bootstrap: str, unique
         }
         assert set(per_worker) == {"0", "1"} and sum(per_worker.values()) == 3000
         assert total(samples, "shoal_worker_rss_bytes") > 0
-        assert total(samples, "shoal_partitions_owned") == 4
+        assert total(samples, "shoal_partitions_owned") == 4 + 1  # and the leader topic's
         wait_until_sync(
             lambda: (lag := scrape(url).get("shoal_consumer_lag")) and sum(v for _, v in lag) == 0,
             30,

@@ -8,7 +8,7 @@ import pytest
 
 import shoal
 from shoal.exceptions import RemoteAgentError
-from tests.helpers import wait_until
+from tests.helpers import data_offsets, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -162,7 +162,7 @@ async def test_commits_follow_processing(app_factory: Any, running: Any) -> None
     for i in range(20):
         await numbers.cast(i)
     await wait_until(lambda: len(processed) == 20, 30, "processing")
-    tracker = next(iter(app.conductor.offsets.values()))
+    tracker = next(iter(data_offsets(app).values()))
     await wait_until(lambda: tracker.committed == 20, 30, "the commit of offset 20")
     assert processed == list(range(20))
 

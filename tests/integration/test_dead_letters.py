@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 import shoal
-from tests.helpers import wait_until
+from tests.helpers import data_offsets, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -123,7 +123,7 @@ async def test_crash_policy_stops_the_worker_and_does_not_commit_the_event(
         await strict.cast(i)
     await wait_until(lambda: app.crashed is not None, 30, "the crash")
     assert str(app.crashed) == "boom"
-    tracker = next(iter(app.conductor.offsets.values()))
+    tracker = next(iter(data_offsets(app).values()))
     assert tracker.done == 2  # offsets 0 and 1 are done; 2 holds the commit back
 
 

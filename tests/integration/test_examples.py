@@ -276,10 +276,12 @@ def test_every_sink_kind_gets_what_the_agents_yield(
     worker.wait_for_stderr(r"assigned .*examples\.sinks\.agent_a\[")
     run_id = uuid.uuid4().hex
     to_function, to_async, to_topic, to_agent = (f"{run_id}-{kind}" for kind in "FATG")
-    produce_json(kafka_bootstrap, "examples.sinks.myagent", [to_function])
-    produce_json(kafka_bootstrap, "examples.sinks.my_async_agent", [to_async])
-    produce_json(kafka_bootstrap, "examples.sinks.my_logged_agent", [to_topic])
-    produce_json(kafka_bootstrap, "examples.sinks.agent_a", [to_agent])
+    # Agents without a topic read "{app id}-{module}.{function}", as in Faust.
+    prefix = "sinks-example-examples.sinks"
+    produce_json(kafka_bootstrap, f"{prefix}.myagent", [to_function])
+    produce_json(kafka_bootstrap, f"{prefix}.my_async_agent", [to_async])
+    produce_json(kafka_bootstrap, f"{prefix}.my_logged_agent", [to_topic])
+    produce_json(kafka_bootstrap, f"{prefix}.agent_a", [to_agent])
 
     worker.wait_for_stdout(
         {

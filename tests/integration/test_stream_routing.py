@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import data_offsets, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -28,7 +28,7 @@ async def test_through_forwards_and_reads_the_other_topic(app_factory: Any, runn
             yield value
 
     await running(app)
-    await wait_until(lambda: len(app.conductor.offsets) == 2, 60, "both topics assigned")
+    await wait_until(lambda: len(data_offsets(app)) == 2, 60, "both topics assigned")
     for i in range(5):
         await relay.cast(i)
     await wait_until(lambda: len(seen) == 5, 30, "values through the middle topic")
@@ -47,7 +47,7 @@ async def test_merged_streams_hand_out_values_of_both(app_factory: Any, running:
             yield value
 
     await running(app)
-    await wait_until(lambda: len(app.conductor.offsets) == 2, 60, "both topics assigned")
+    await wait_until(lambda: len(data_offsets(app)) == 2, 60, "both topics assigned")
     for i in range(3):
         await merged.cast(i)
         await other.send(value=100 + i)
@@ -74,7 +74,7 @@ async def test_noack_holds_the_commit_at_the_first_unacked_event(
     for value in (0, 2, 1, 4):
         await manual.cast(value)
     await wait_until(lambda: len(processed) == 4, 30, "processing")
-    tracker = next(iter(app.conductor.offsets.values()))
+    tracker = next(iter(data_offsets(app).values()))
     await wait_until(lambda: tracker.committed == 2, 30, "the commit up to the unacked event")
     assert tracker.done == 2  # offset 2 (value 1) was never acked; offset 3 was
     assert tracker.in_flight == 2
@@ -100,7 +100,7 @@ async def test_a_group_by_that_starts_after_the_app_is_fetched_at_once(
     await running(app)
     await assigned(app)
     go.set()
-    await wait_until(lambda: len(app.conductor.offsets) == 2, 30, "the repartition topic")
+    await wait_until(lambda: len(data_offsets(app)) == 2, 30, "the repartition topic")
     for i in range(6):
         await late.cast(i)
     await wait_until(lambda: sorted(seen) == list(range(6)), 30, "the regrouped values")

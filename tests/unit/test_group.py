@@ -102,3 +102,11 @@ async def test_scaling_down_moves_partitions_with_their_final_offsets_and_retire
     assert assigned == [(0, Assign(tps(1, 3)))]
     assert group._pool.size == 1
     assert group._pool.handles[0].partitions == set(tps(0, 1, 2, 3))
+
+
+async def test_every_worker_hears_that_a_rebalance_ended_even_with_nothing_new() -> None:
+    group, channel, _ = make_group()
+    await group._assigned(tps(0, 1))
+    channel.sent.clear()
+    await group._assigned(tps(0, 1, 2))  # only worker 0 gains a partition
+    assert sorted(channel.sent) == [(0, Assign(tps(2))), (1, Assign([]))]
