@@ -32,6 +32,7 @@ from shoal.runtime.committer import CommitTarget
 from shoal.runtime.conductor import Conductor
 from shoal.runtime.rebalances import Change
 from shoal.runtime.runtime import Runtime
+from shoal.tables import GlobalTable, SetGlobalTable, SetTable, Table, TableManager
 from shoal.types import TP, TopicPartition
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class App:
         #: Everything that runs what is declared here (see shoal.runtime.runtime).
         self.runtime = Runtime(self.conf, id)
         self.runtime.rebalances.listener = self._rebalanced
+        #: The app's tables by name (Faust's ``app.tables``).
+        self.tables = TableManager(self.runtime)
         # Faust's signals (shoal.processing.signals says how receivers are called).
         self.on_partitions_assigned = Signal("on_partitions_assigned", self)
         self.on_partitions_revoked = Signal("on_partitions_revoked", self)
@@ -198,6 +201,23 @@ class App:
         self._services.append(cls)
         return cls
 
+    def Table(self, name: str, *, default: Any = None, **options: Any) -> Table:
+        """A table: a dict changelogged to Kafka, partitioned as the events that change it
+        (see docs/tables.md): ``app.Table('counts', default=int)``."""
+        return Table(self.tables, name, default=default, **options)
+
+    def GlobalTable(self, name: str, *, default: Any = None, **options: Any) -> GlobalTable:
+        """A table every worker holds whole."""
+        return GlobalTable(self.tables, name, default=default, **options)
+
+    def SetTable(self, name: str, **options: Any) -> SetTable:
+        """A table of sets: ``table[key].add(value)``."""
+        return SetTable(self.tables, name, **options)
+
+    def SetGlobalTable(self, name: str, **options: Any) -> SetGlobalTable:
+        """A table of sets that every worker holds whole."""
+        return SetGlobalTable(self.tables, name, **options)
+
     def task(self, fun: TaskFun | None = None) -> Any:
         """Run a coroutine function when the app starts: ``@app.task()`` or ``@app.task``.
         A task that takes one argument is given the app."""
@@ -246,7 +266,12 @@ class App:
             # Whoever the group gives its one partition is the leader (Faust's election).
             internal.append(TopicSpec(runtime.leader_topic, 1, {}))
             runtime.subscriptions.watch(runtime.leader_topic)
-        await runtime.declare([*runtime.specs(declared), *internal])
+        await runtime.declare([*runtime.specs(declared), *internal, *self.tables.specs()])
+        if self.tables.tables:
+            # Global tables are recovered here; each table partition before its events are
+            # fetched (the conductor asks the manager).
+            runtime.state = self.tables
+            await self.tables.start()
         # Tell clients which agents run here and how to talk to them, before we say we
         # started (agents on in-memory channels cannot be reached from outside).
         producer = runtime.producers.main()
@@ -330,6 +355,7 @@ class App:
                 log.exception("service %s did not stop cleanly", service.label)
         for agent in self.agents.values():
             await agent.stop()
+        await self.tables.stop()
         await self.runtime.close(flush_timeout)
 
     # -- what a program asks while it runs (Faust's names) -----------------------------------

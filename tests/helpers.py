@@ -43,3 +43,28 @@ def data_offsets(app: Any) -> dict[Any, Any]:
     says who leads)."""
     leader = app.runtime.leader_topic
     return {tp: t for tp, t in app.conductor.offsets.items() if tp[0] != leader}
+
+
+def changelog_values(bootstrap: str, topic: str, partitions: int) -> dict[bytes, bytes | None]:
+    """The last value of each key of a changelog topic, read to its end."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "t-reader", "enable.auto.commit": False}
+    )
+    try:
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in range(partitions)
+        }
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out: dict[bytes, bytes | None] = {}
+        seen = dict.fromkeys(ends, 0)
+        while any(seen[p] < ends[p] for p in seen):
+            for msg in consumer.consume(1000, 1.0):
+                assert msg.error() is None, msg.error()
+                out[msg.key()] = msg.value()
+                seen[msg.partition()] = msg.offset() + 1
+        return out
+    finally:
+        consumer.close()

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from shoal.config import parsers as p
 
-TABLES = "Tables are not built yet"
+TABLES = "no effect in shoal's tables"
 WEB = "web views are not built yet"
 NO_EFFECT = "no effect in shoal"
 CLASSES = "no effect in shoal: its classes cannot be replaced"
@@ -122,8 +122,8 @@ ACCEPTED: dict[str, Accepted] = {
         "no effect in shoal: import the modules that declare agents from the app's module",
         False,
     ),
-    "datadir": Accepted(p.optional(p.path), TABLES),
-    "tabledir": Accepted(p.path, TABLES),
+    "datadir": Accepted(p.optional(p.path), None),
+    "tabledir": Accepted(p.path, None),
     "debug": Accepted(p.boolean, f"{NO_EFFECT} (log_level='debug' logs more)", False),
     "origin": Accepted(p.optional(p.text), f"{NO_EFFECT}: workers import the app named by -A"),
     "agent_supervisor": Accepted(
@@ -158,9 +158,11 @@ ACCEPTED: dict[str, Accepted] = {
     ),
     "recovery_consistency_check": Accepted(p.boolean, TABLES),
     "store_check_exists": Accepted(p.boolean, TABLES),
-    "crash_app_on_aerospike_exception": Accepted(p.boolean, TABLES),
-    "aerospike_retries_on_exception": Accepted(p.integer(0), TABLES),
-    "aerospike_sleep_seconds_between_retries_on_exception": Accepted(p.integer(0), TABLES),
+    "crash_app_on_aerospike_exception": Accepted(p.boolean, f"{NO_EFFECT}: no aerospike store"),
+    "aerospike_retries_on_exception": Accepted(p.integer(0), f"{NO_EFFECT}: no aerospike store"),
+    "aerospike_sleep_seconds_between_retries_on_exception": Accepted(
+        p.integer(0), f"{NO_EFFECT}: no aerospike store"
+    ),
     # shoal always makes the reply topics it needs: nothing to warn about.
     "reply_create_topic": Accepted(p.boolean, None),
     "reply_to": Accepted(
@@ -174,14 +176,18 @@ ACCEPTED: dict[str, Accepted] = {
         p.boolean,
         f"{NO_EFFECT}: an offset is committed only after the outputs before it are stored",
     ),
-    "stream_recovery_delay": Accepted(p.seconds(zero=True), TABLES),
+    "stream_recovery_delay": Accepted(
+        p.seconds(zero=True), f"{NO_EFFECT}: partitions are processed as soon as recovered"
+    ),
     "stream_wait_empty": Accepted(
         p.boolean, f"{NO_EFFECT}: a worker always drains for worker_drain_timeout", True
     ),
-    "store": Accepted(p.url, TABLES, "memory://"),
-    "table_cleanup_interval": Accepted(_SECONDS, TABLES),
-    "table_key_index_size": Accepted(p.integer(0), TABLES),
-    "table_standby_replicas": Accepted(p.integer(0), TABLES),
+    "store": Accepted(p.url, None),
+    "table_cleanup_interval": Accepted(_SECONDS, None),
+    "table_key_index_size": Accepted(
+        p.integer(0), f"{NO_EFFECT}: windowed tables iterate their stores"
+    ),
+    "table_standby_replicas": Accepted(p.integer(0), "standby replicas are not built yet", 1),
     "cache": Accepted(p.url, WEB, "memory://"),
     "web": Accepted(p.url, WEB),
     "web_bind": Accepted(p.text, WEB),

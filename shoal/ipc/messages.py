@@ -51,6 +51,8 @@ class Heartbeat(Message, tag="hb", frozen=True):
     partitions: list[TP]
     lag: int | None
     highs: list[Offset]
+    #: Changelog records the worker's running table recovery has still to replay.
+    recovering: int = 0
 
 
 class Offsets(Message, tag="offsets", frozen=True):

@@ -102,6 +102,27 @@ async def declare_topics(bootstrap: str, specs: Iterable[TopicSpec], replication
         admin.poll(0)
 
 
+async def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:
+    """How many partitions each existing topic of ``names`` has (missing ones are left out)."""
+    wanted = set(names)
+
+    def read() -> dict[str, int]:
+        admin = admin_client(bootstrap)
+        try:
+            metadata = admin.list_topics(timeout=30)
+        except KafkaException as exc:
+            raise BrokerError(f"cannot read topic metadata from {bootstrap}: {exc}") from exc
+        finally:
+            admin.poll(0)
+        return {
+            name: len(topic.partitions)
+            for name, topic in metadata.topics.items()
+            if name in wanted and topic.error is None
+        }
+
+    return await asyncio.to_thread(read)
+
+
 async def delete_topic(bootstrap: str, name: str, timeout: float) -> None:
     """Delete a topic, waiting at most ``timeout`` seconds; a failure is logged, not raised
     (it is gone already, or the broker is away: ``clusterctl clean`` can do it later)."""

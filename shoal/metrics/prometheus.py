@@ -97,6 +97,18 @@ class PrometheusRecorder(Recorder):
         )
         self._asks_pending = gauge("shoal_asks_pending", "Asks waiting for their reply.")
         self._inbox = gauge("shoal_inbox_events", "Events waiting in an agent's inbox.", "agent")
+        self._recovered = counter(
+            "shoal_table_recovered_records_total",
+            "Changelog records replayed into table stores.",
+            "table",
+        )
+        self._recovery_left = gauge(
+            "shoal_table_recovery_records_left",
+            "Changelog records a running table recovery has still to replay.",
+        )
+        self._recovery_rate = gauge(
+            "shoal_table_recovery_records_per_second", "The rate of the running table recovery."
+        )
 
     def _child(self, metric: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a tuple per call; the hot path looks up a dict.
@@ -149,3 +161,10 @@ class PrometheusRecorder(Recorder):
 
     def inbox_events(self, agent: str, n: int) -> None:
         self._child(self._inbox, agent).set(n)
+
+    def recovery(self, done: dict[str, int], left: int, rate: float) -> None:
+        for table, n in done.items():
+            if n:
+                self._child(self._recovered, table).inc(n)
+        self._child(self._recovery_left).set(left)
+        self._child(self._recovery_rate).set(rate)

@@ -93,3 +93,7 @@ class Recorder:
 
     def inbox_events(self, agent: str, n: int) -> None:
         """Events waiting in an agent's inbox now."""
+
+    def recovery(self, done: dict[str, int], left: int, rate: float) -> None:
+        """Table recovery: records replayed since the last call per table, records left and
+        the rate of the running recovery (0 and 0 when none runs)."""

@@ -29,6 +29,7 @@ from shoal.processing.streams import AgentStats, Cursor, Stream
 from shoal.processing.topics import HeadersArg, Topic, normalize_headers
 from shoal.rpc.asker import with_none_keys
 from shoal.rpc.request import Request, new_correlation_id
+from shoal.runtime import context
 from shoal.runtime.inbox import Inbox
 from shoal.runtime.runtime import Runtime
 
@@ -124,7 +125,8 @@ class Agent:
         deliver = deliver or self._deliver
         on_error = on_error or self._on_error
         while True:
-            cursor = Cursor(self.name, self.stats)
+            cursor = Cursor(self.name, self.stats, self.concurrency)
+            context.enter(cursor)
             stream = Stream.from_inbox(
                 self._runtime,
                 inbox,

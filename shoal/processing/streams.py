@@ -18,6 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from shoal.model.events import Event
 from shoal.model.records import field_getter, field_name
+from shoal.runtime import context
 from shoal.runtime.inbox import Inbox
 from shoal.runtime.runtime import Runtime
 from shoal.runtime.subscriptions import TopicLike
@@ -62,13 +63,15 @@ class AgentStats:
 class Cursor:
     """The event an agent instance is working on; shared by all streams derived in it."""
 
-    __slots__ = ("current_event", "owner", "started", "stats")
+    __slots__ = ("concurrency", "current_event", "owner", "started", "stats")
 
-    def __init__(self, owner: str, stats: AgentStats | None = None) -> None:
+    def __init__(self, owner: str, stats: AgentStats | None = None, concurrency: int = 1) -> None:
         self.current_event: Event | None = None
         self.owner = owner
         self.stats = stats
         self.started = 0.0
+        #: Instances of the agent that share its partitions (tables refuse their writes).
+        self.concurrency = concurrency
 
 
 def _count_done(cursor: Cursor, stats: AgentStats) -> None:
@@ -149,6 +152,8 @@ class Stream(Generic[T]):
     # -- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> Stream[Any]:
+        # The task that iterates finds the event it works on (tables key by its partition).
+        context.enter(self._cursor)
         return self
 
     async def __anext__(self) -> Any:

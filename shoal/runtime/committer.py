@@ -1,8 +1,9 @@
 """The commit loop: done offsets, made durable after the outputs before them are.
 
 Every round takes the partitions' done offsets, waits for the producer **barrier** (every
-output produced before those events were done is acknowledged by the broker), then hands the
-offsets to the commit target: at-least-once. A round whose outputs the broker has not
+output produced before those events were done is acknowledged by the broker, table changelog
+records included), writes the tables' changes made before the barrier to their stores, then
+hands the offsets to the commit target: at-least-once. A round whose outputs the broker has not
 acknowledged *yet* is skipped (the next one waits for them again); a delivery the broker
 refused stops the worker, so its events are processed again.
 
@@ -30,6 +31,7 @@ from shoal.exceptions import ShoalError
 from shoal.kafka.member import GroupMember
 from shoal.kafka.producer import DeliveryTimeout
 from shoal.runtime.offsets import PartitionOffsets
+from shoal.runtime.state import PartitionState
 from shoal.types import TP
 
 log = logging.getLogger(__name__)
@@ -68,8 +70,11 @@ class Committer:
         target: CommitTarget,
         crash: Callable[[BaseException], None],
         stats: Counter[str],
+        state: Callable[[], PartitionState | None] = lambda: None,
     ) -> None:
         self._conf = conf
+        #: The tables, whose writes are made durable with every commit (before it).
+        self._state = state
         self._offsets = offsets
         self._barrier = barrier
         self._target = target
@@ -143,7 +148,11 @@ class Committer:
     async def _commit(
         self, snapshot: dict[TP, PartitionOffsets], offsets: dict[TP, int]
     ) -> dict[TP, int]:
+        state = self._state()
+        token = state.prepare() if state is not None else None
         await self._barrier(self.barrier_timeout())
+        if state is not None:
+            state.flush(token)
         offsets = {tp: o for tp, o in offsets.items() if not snapshot[tp].revoked}
         if not offsets or not await self._target.commit(offsets):
             return {}  # revoked meanwhile, or not committed this time: the next round retries

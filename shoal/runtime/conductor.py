@@ -29,6 +29,7 @@ from shoal.runtime.committer import CommitTarget, Committer, MemberCommits
 from shoal.runtime.dispatch import DeadLetters, Dispatch
 from shoal.runtime.offsets import PartitionOffsets
 from shoal.runtime.rebalances import Rebalances
+from shoal.runtime.state import PartitionState
 from shoal.runtime.subscriptions import Subscriptions
 from shoal.types import TP
 
@@ -53,8 +54,11 @@ class Conductor:
         stats: Counter[str],
         target: CommitTarget | None = None,
         rebalances: Rebalances | None = None,
+        state: Callable[[], PartitionState | None] = lambda: None,
     ) -> None:
         self._conf = conf
+        #: The tables: brought up to date before their partitions are fetched.
+        self._state = state
         self._rebalances = rebalances or Rebalances()
         self._subscriptions = subscriptions
         self._crash = crash
@@ -87,7 +91,7 @@ class Conductor:
                 batch_size=conf.consumer_max_batch,
             )
         self._target = target
-        self._committer = Committer(conf, self.offsets, barrier, target, crash, self.stats)
+        self._committer = Committer(conf, self.offsets, barrier, target, crash, self.stats, state)
         self._dispatch = Dispatch(
             subscriptions, self.offsets, dead_letters, self.stats, self._committer.received
         )
@@ -150,8 +154,26 @@ class Conductor:
         """Start processing ``tps`` from the group's committed offsets (assigned)."""
         assert isinstance(self._consumer, AssignedConsumer)
         new = self._track(tps)
-        await self._consumer.assign(new)
         self._rebalances.assigned(new)
+        if new and not await self._hold():
+            return
+        new = [tp for tp in new if tp in self.offsets]  # not released meanwhile
+        await self._consumer.assign(new)
+
+    async def _hold(self) -> bool:
+        """Bring the tables of the owned partitions up to date. Nothing of a partition is
+        fetched, so nothing processed or committed, until its tables are recovered; a
+        recovery that fails stops the process (its replacement tries again)."""
+        state = self._state()
+        if state is None:
+            return True
+        try:
+            await state.hold(list(self.offsets))
+        except Exception as exc:
+            log.exception("recovering the tables failed")
+            self._crash(exc)
+            return False
+        return True
 
     async def release(
         self, tps: Iterable[TP], timeout: float, *, commit: bool = True
@@ -185,6 +207,13 @@ class Conductor:
 
     async def _on_assign(self, tps: list[TP]) -> None:
         self._rebalances.assigned(self._track(tps))
+        # The group fetches once this returns: recover the tables first.
+        if not await self._hold():
+            # Fetched events of these partitions must not be processed: drop the partitions.
+            for tp in tps:
+                tracker = self.offsets.pop(tp, None)
+                if tracker is not None:
+                    tracker.revoked = True
 
     async def _on_revoke(self, tps: list[TP]) -> dict[TP, int]:
         """The group takes ``tps``: stop their events, return their final offsets."""
@@ -210,20 +239,29 @@ class Conductor:
                 final[(tracker.topic, tracker.partition)] = offset
         for inbox in self._subscriptions.inboxes():
             inbox.drop_revoked()
-        if not final or not commit:
-            return {}
+        state = self._state()
         try:
-            await self._barrier(self._committer.barrier_timeout())
-        except DeliveryTimeout as exc:
-            log.warning("not committing the final offsets of %s: %s", format_tps(final), exc)
-            return {}
-        except DeliveryError as exc:
-            # Outputs are lost: their events must be processed again, here as elsewhere.
-            log.error("not committing the final offsets of %s: %s", format_tps(final), exc)
-            self._crash(exc)
-            return {}
-        self.stats["commits"] += 1
-        return final
+            if not commit or (not final and state is None):
+                return {}
+            token = state.prepare() if state is not None else None
+            try:
+                await self._barrier(self._committer.barrier_timeout())
+            except DeliveryTimeout as exc:
+                log.warning("not committing the final offsets of %s: %s", format_tps(final), exc)
+                return {}
+            except DeliveryError as exc:
+                # Outputs are lost: their events must be processed again, here as elsewhere.
+                log.error("not committing the final offsets of %s: %s", format_tps(final), exc)
+                self._crash(exc)
+                return {}
+            if state is not None:
+                state.flush(token)
+            if final:
+                self.stats["commits"] += 1
+            return final
+        finally:
+            if state is not None:
+                await state.let_go(list(self.offsets))
 
     async def lag(self) -> tuple[int, dict[TP, int]]:
         """Messages behind the high watermarks of the partitions owned here, and those high

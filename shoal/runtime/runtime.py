@@ -32,6 +32,7 @@ from shoal.runtime.dispatch import DeadLetters
 from shoal.runtime.policy import ErrorPolicy
 from shoal.runtime.producers import Producers
 from shoal.runtime.rebalances import Rebalances
+from shoal.runtime.state import PartitionState
 from shoal.runtime.subscriptions import Catalog, Subscriptions, TopicLike
 from shoal.runtime.tasks import Tasks
 from shoal.types import leader_topic
@@ -58,6 +59,8 @@ class Runtime:
         self.replier = Replier(self.asker, self.producers.replies, self._encoder_for)
         self.errors = ErrorPolicy(self.replier, self.dead_letters, self.crash)
         self.conductor: Conductor | None = None
+        #: The tables of the app (their manager), if it has any.
+        self.state: PartitionState | None = None
         #: Partitions gained and lost, told to the app (its signals) in order.
         self.rebalances = Rebalances()
         self.started = False
@@ -127,6 +130,7 @@ class Runtime:
             self.stats,
             target,
             self.rebalances,
+            lambda: self.state,
         )
         self.tasks.spawn(self.rebalances.run(), name="rebalance signals")
         await self.conductor.start()
@@ -193,6 +197,8 @@ class Runtime:
         dead = []
         if self.conductor is not None and not self.conductor.fetching:
             dead.append("the consumer thread")
+        if self.state is not None:
+            dead += self.state.dead()
         return dead + self.producers.dead()
 
     # -- stopping ----------------------------------------------------------------------------

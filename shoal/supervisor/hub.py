@@ -121,8 +121,8 @@ class Hub:
 
     def _on_message(self, handle: WorkerHandle, message: Message) -> None:
         match message:
-            case Heartbeat(received=received, lag=lag, highs=highs):
-                handle.heartbeat(received, lag)
+            case Heartbeat(received=received, lag=lag, highs=highs, recovering=recovering):
+                handle.heartbeat(received, lag, recovering)
                 if self.metrics is not None and highs:
                     self.metrics.supervisor.high_watermarks(handle.index, unpack_offsets(highs))
             case Offsets(id=request, offsets=offsets):

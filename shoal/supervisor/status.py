@@ -67,6 +67,9 @@ class WorkerStatus:
     crash_streak: int = 0
     """Crashes in a row (0 once a worker ran ``worker_restart_backoff_reset`` seconds)."""
     restart_in: float | None = None
+    recovering: int = 0
+    """Changelog records its table recovery has still to replay; its partitions are not
+    processed until that reaches 0."""
 
 
 @dataclass
@@ -173,6 +176,8 @@ def render_table(status: SupervisorStatus, now: float | None = None, max_per_top
     for w in sorted(status.workers, key=lambda w: w.index):
         # A worker that is not serving yet (or any more) says so where its index is.
         name = str(w.index) if w.state == "running" else f"{w.index} ({w.state})"
+        if w.state == "running" and w.recovering:
+            name = f"{w.index} (recovering, {w.recovering} records left)"
         if w.state == "backoff" and w.restart_in is not None:
             name = f"{w.index} (backoff {w.restart_in:.0f}s, {w.crash_streak} crashes)"
         rows.append(

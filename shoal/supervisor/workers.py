@@ -82,6 +82,8 @@ class WorkerHandle:
     received_at: float = 0.0
     events_per_s: float = 0.0
     lag: int | None = None
+    #: Changelog records its table recovery has still to replay (0: none runs).
+    recovering: int = 0
     rss: int = 0
     cpu: float = 0.0
     #: Partitions the supervisor handed this slot (kept across restarts of its process).
@@ -124,6 +126,7 @@ class WorkerHandle:
         self.received_at = time.monotonic()
         self.events_per_s = 0.0
         self.lag = None
+        self.recovering = 0
 
     def signal(self, signum: int) -> None:
         if self.alive():
@@ -160,11 +163,12 @@ class WorkerHandle:
             events_per_s=self.events_per_s,
             lag=self.lag,
             state=state,
+            recovering=self.recovering,
             crash_streak=self.backoff.streak,
             restart_in=self.restart_in,
         )
 
-    def heartbeat(self, received: int, lag: int | None) -> None:
+    def heartbeat(self, received: int, lag: int | None, recovering: int = 0) -> None:
         now = time.monotonic()
         elapsed = now - self.received_at
         if elapsed >= 1.0:
@@ -172,3 +176,4 @@ class WorkerHandle:
             self.received, self.received_at = received, now
         self.last_heartbeat = now
         self.lag = lag
+        self.recovering = recovering

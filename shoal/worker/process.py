@@ -270,6 +270,7 @@ class WorkerSession:
                 partitions=pack_tps(conductor.offsets),
                 lag=lag,
                 highs=pack_offsets(highs),
+                recovering=runtime.state.records_left() if runtime.state is not None else 0,
             )
             await link.send(beat)
             await asyncio.sleep(interval)  # the heartbeat's period

@@ -126,7 +126,15 @@ def test_the_leader_is_one_process_of_the_cluster_and_moves_when_its_host_dies(
             60,
             "ticks on both hosts",
         )
-        wait_until_sync(lambda: len(said.lines("rebalanced")) >= 4, 60, "both hosts assigned")
+        try:
+            wait_until_sync(lambda: len(said.lines("rebalanced")) >= 4, 60, "both hosts assigned")
+        except AssertionError as exc:
+            logs = "\n".join(
+                f"--- {n}:\n"
+                + "".join(line for line in h.lines if line.startswith(("[", "rebalanced")))[-6000:]
+                for n, h in hosts.items()
+            )
+            raise AssertionError(f"{exc}\n{logs}") from None
         settled = time.time()
         wait_until_sync(
             lambda: len([s for s in said.lines("leader") if s[2] > settled]) >= 12,

@@ -8,6 +8,7 @@ from $SCHEDULER_HOST, so a test running two supervisors can tell their lines apa
 """
 
 import os
+import sys
 import time
 import zoneinfo
 
@@ -33,7 +34,11 @@ numbers = app.channel(value_type=int)
 
 
 def say(what, *detail):
-    print(what, HOST, os.getpid(), f"{time.time():.3f}", *detail, flush=True)
+    # One write per line: the workers share the supervisor's stdout, and print() writes its
+    # pieces one by one, so two processes' lines could interleave.
+    words = [what, HOST, os.getpid(), f"{time.time():.3f}", *detail]
+    sys.stdout.write(" ".join(map(str, words)) + "\n")
+    sys.stdout.flush()
 
 
 @app.timer(interval=0.5)

@@ -76,13 +76,13 @@ def test_a_faust_app_s_typical_settings_load() -> None:
 def test_settings_without_effect_are_listed_with_why() -> None:
     settings = load_settings(
         {"store": "rocksdb://", "web_port": 6067, "debug": True, "reply_create_topic": True},
-        env={"APP_TABLEDIR": "/t"},
+        env={"APP_TABLEDIR": "/t", "RECOVERY_CONSISTENCY_CHECK": "false"},
         config_file=False,
     )
+    # store and tabledir are used (by tables): not listed.
     assert settings.ignored == [
-        ("tabledir", "Tables are not built yet"),
         ("debug", "no effect in shoal (log_level='debug' logs more)"),
-        ("store", "Tables are not built yet"),
+        ("recovery_consistency_check", "no effect in shoal's tables"),
         ("web_port", "web views are not built yet"),
     ]
 
@@ -96,7 +96,9 @@ def test_settings_that_ask_for_what_shoal_does_are_not_listed() -> None:
 
 def test_warn_ignored_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings(
-        {"store": "rocksdb://", "datadir": "/d", "web_port": 1}, env={}, config_file=False
+        {"store": "rocksdb://", "store_check_exists": True, "web_port": 1},
+        env={},
+        config_file=False,
     )
     logger = logging.getLogger("test-ignored")
     with caplog.at_level(logging.WARNING, logger="test-ignored"):
@@ -104,7 +106,7 @@ def test_warn_ignored_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     (record,) = caplog.records
     assert record.getMessage() == (
         "settings accepted for Faust compatibility that do nothing here: "
-        "datadir, store (Tables are not built yet); web_port (web views are not built yet)"
+        "store_check_exists (no effect in shoal's tables); web_port (web views are not built yet)"
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="test-ignored"):

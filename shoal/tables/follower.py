@@ -1,0 +1,83 @@
+"""Following changelogs as others write them: the global tables of every worker.
+
+A consumer thread reads the changelog partitions after the offset each store reflects and
+hands each batch to the event loop, which applies it (so a store is only ever touched by one
+thread once the process runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import TopicPartition
+
+from shoal.tables.recovery import Job
+from shoal.tables.stores import Changes
+
+log = logging.getLogger(__name__)
+
+
+class Follower:
+    """Reads the changelog partitions of ``jobs`` from their stores' offsets, for good."""
+
+    def __init__(self, config: dict[str, Any], jobs: list[Job]) -> None:
+        self._config = {**config, "enable.auto.commit": False}
+        self._jobs = {(job.topic, job.partition): job for job in jobs}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="shoal-table-follower", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        kafka = confluent_kafka.Consumer(self._config)
+        try:
+            kafka.assign(
+                [
+                    TopicPartition(
+                        t, p, job.store.offset + 1 if job.store.offset is not None else 0
+                    )
+                    for (t, p), job in self._jobs.items()
+                ]
+            )
+            while not self._stopping.is_set():
+                messages = kafka.consume(1000, 0.2)
+                grouped: dict[tuple[str, int], tuple[Changes, int]] = {}
+                msg: Any
+                for msg in messages:
+                    if msg.error() is not None:
+                        continue
+                    tp: tuple[str, int] = (msg.topic(), msg.partition())
+                    changes = grouped.get(tp, ([], 0))[0]
+                    changes.append((msg.key(), msg.value()))
+                    grouped[tp] = (changes, msg.offset())
+                if grouped and self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._apply, grouped)
+        except BaseException as exc:
+            self.failure = exc
+            log.exception("the table follower failed")
+        finally:
+            kafka.close()
+
+    def _apply(self, grouped: dict[tuple[str, int], tuple[Changes, int]]) -> None:
+        for tp, (changes, last) in grouped.items():
+            job = self._jobs.get(tp)
+            if job is not None and (job.store.offset is None or last > job.store.offset):
+                job.store.apply(changes, last)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10.0)

@@ -1,0 +1,188 @@
+"""Reading changelogs into stores: recovery to the end, and following (global tables).
+
+Recovery runs on its own consumer, in a thread, while the partition is not processed: it
+assigns each changelog partition at the offset after the one its store reflects, applies
+records in batches straight into the store, and ends once every partition has reached the
+high watermark read when it began. A store that claims an offset past the changelog's end
+(the topic was deleted and made again: faust-streaming #158) is emptied and rebuilt, with a
+warning. Progress (records done, left, rate) is logged every few seconds and kept in
+:attr:`Recovery.progress` for metrics; a broker that does not answer is reported, never a
+silent stall.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import TopicPartition
+
+from shoal.exceptions import BrokerError
+from shoal.tables.stores import Changes, PartitionStore
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two progress lines of a long recovery.
+PROGRESS_EVERY = 5.0
+#: Records taken from the client per call.
+BATCH = 10_000
+
+
+@dataclass
+class Job:
+    """One changelog partition to bring a store up to date with."""
+
+    table: str
+    topic: str
+    partition: int
+    store: PartitionStore
+    #: Filled in by the reader: where it started and the end it must reach.
+    start: int = 0
+    end: int = 0
+    done: int = 0
+    reset: Callable[[], PartitionStore] | None = field(default=None, repr=False)
+
+    @property
+    def left(self) -> int:
+        return max(0, self.end - self.start - self.done)
+
+
+@dataclass
+class Progress:
+    """Records done and left over every job of one recovery, and the rate."""
+
+    done: int = 0
+    left: int = 0
+    rate: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+def _watermarks(kafka: Any, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+    try:
+        low, high = kafka.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+    except confluent_kafka.KafkaException as exc:
+        raise BrokerError(
+            f"cannot read the end of changelog {topic}[{partition}]: {exc.args[0].str()}"
+        ) from exc
+    return int(low), int(high)
+
+
+class Recovery:
+    """One recovery: :meth:`run` (blocking, in a thread) brings every job's store to the end
+    of its changelog partition; :meth:`cancel` stops it early (the partition moved on)."""
+
+    def __init__(self, config: dict[str, Any], jobs: list[Job], label: str) -> None:
+        self._config = {**config, "enable.auto.commit": False, "enable.partition.eof": False}
+        self.jobs = jobs
+        self.label = label
+        self.progress = Progress()
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def run(self) -> Progress:
+        kafka = confluent_kafka.Consumer(self._config)
+        try:
+            todo = self._plan(kafka)
+            if todo:
+                self._read(kafka, todo)
+        finally:
+            kafka.close()
+        return self.progress
+
+    def _plan(self, kafka: Any) -> dict[tuple[str, int], Job]:
+        todo: dict[tuple[str, int], Job] = {}
+        for job in self.jobs:
+            low, high = _watermarks(kafka, job.topic, job.partition, 30.0)
+            stored = job.store.offset
+            if stored is not None and stored + 1 > high:
+                log.warning(
+                    "table %s partition %d: its store reflects changelog offset %d, past the "
+                    "end of %s[%d] (%d): the topic was made again; rebuilding the store from "
+                    "the changelog",
+                    job.table,
+                    job.partition,
+                    stored,
+                    job.topic,
+                    job.partition,
+                    high,
+                )
+                if job.reset is not None:
+                    job.store = job.reset()
+                stored = None
+            start = max(low, 0 if stored is None else stored + 1)
+            if start >= high:
+                continue
+            job.start, job.end = start, high
+            todo[(job.topic, job.partition)] = job
+        self.progress.left = sum(job.left for job in todo.values())
+        if todo:
+            kafka.assign([TopicPartition(t, p, job.start) for (t, p), job in todo.items()])
+        return todo
+
+    def _read(self, kafka: Any, todo: dict[tuple[str, int], Job]) -> None:
+        progress = self.progress
+        total = progress.left
+        last_line = time.monotonic()
+        last_record = time.monotonic()
+        open_jobs = dict(todo)
+        while open_jobs and not self._cancelled.is_set():
+            messages = kafka.consume(BATCH, 0.5)
+            now = time.monotonic()
+            if not messages:
+                if now - last_record > 30.0 and now - last_line > PROGRESS_EVERY:
+                    log.warning(
+                        "recovery of %s: no changelog records for %.0f s with %d left; is the "
+                        "broker up?",
+                        self.label,
+                        now - last_record,
+                        progress.left,
+                    )
+                    last_line = now
+                continue
+            last_record = now
+            grouped: dict[tuple[str, int], tuple[Changes, int]] = {}
+            for msg in messages:
+                if msg.error() is not None:
+                    log.warning("recovery of %s: %s", self.label, msg.error())
+                    continue
+                tp = (msg.topic(), msg.partition())
+                entry = grouped.get(tp)
+                if entry is None:
+                    changes: Changes = []
+                    grouped[tp] = (changes, msg.offset())
+                else:
+                    changes = entry[0]
+                    grouped[tp] = (changes, msg.offset())
+                changes.append((msg.key(), msg.value()))
+            for tp, (changes, last) in grouped.items():
+                job = open_jobs.get(tp)
+                if job is None:
+                    continue
+                job.store.apply(changes, last)
+                job.done = last + 1 - job.start
+                if last + 1 >= job.end:
+                    del open_jobs[tp]
+            done = sum(j.done for j in todo.values())
+            elapsed = max(now - progress.started, 1e-6)
+            progress.done, progress.left, progress.rate = done, total - done, done / elapsed
+            if now - last_line > PROGRESS_EVERY:
+                last_line = now
+                log.info(
+                    "recovering %s: %d of %d changelog records (%.0f/s), about %.0f s left",
+                    self.label,
+                    done,
+                    total,
+                    progress.rate,
+                    progress.left / max(progress.rate, 1.0),
+                )
