@@ -187,7 +187,7 @@ ACCEPTED: dict[str, Accepted] = {
     "table_key_index_size": Accepted(
         p.integer(0), f"{NO_EFFECT}: windowed tables iterate their stores"
     ),
-    "table_standby_replicas": Accepted(p.integer(0), "standby replicas are not built yet", 1),
+    "table_standby_replicas": Accepted(p.integer(0), None),
     "cache": Accepted(p.url, WEB, "memory://"),
     "web": Accepted(p.url, WEB),
     "web_bind": Accepted(p.text, WEB),

@@ -43,6 +43,8 @@ class Welcome(Message, tag="welcome", frozen=True):
 
 class Ready(Message, tag="ready", frozen=True):
     topics: list[str]
+    #: The worker has tables whose partitions a standby could keep warm.
+    tables: bool = False
 
 
 class Heartbeat(Message, tag="hb", frozen=True):
@@ -67,6 +69,12 @@ class Committed(Message, tag="committed", frozen=True):
 
 class Assign(Message, tag="assign", frozen=True):
     tps: list[TP]
+
+
+class Standby(Message, tag="standby", frozen=True):
+    """The partition numbers whose table changelogs the worker follows for another host."""
+
+    partitions: list[int]
 
 
 class Revoke(Message, tag="revoke", frozen=True):
@@ -116,6 +124,7 @@ AnyMessage = (
     | Offsets
     | Committed
     | Assign
+    | Standby
     | Revoke
     | Revoked
     | Reply

@@ -123,6 +123,22 @@ async def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, in
     return await asyncio.to_thread(read)
 
 
+async def group_members(bootstrap: str, group: str) -> dict[str, set[tuple[str, int]]]:
+    """Each member of consumer group ``group`` and the partitions assigned to it."""
+    admin = admin_client(bootstrap)
+    try:
+        future = admin.describe_consumer_groups([group], request_timeout=10)[group]
+        description = await asyncio.wrap_future(future)
+    except KafkaException as exc:
+        raise BrokerError(f"cannot describe group {group!r}: {exc.args[0].str()}") from exc
+    finally:
+        admin.poll(0)
+    return {
+        member.member_id: {(tp.topic, tp.partition) for tp in member.assignment.topic_partitions}
+        for member in description.members
+    }
+
+
 async def delete_topic(bootstrap: str, name: str, timeout: float) -> None:
     """Delete a topic, waiting at most ``timeout`` seconds; a failure is logged, not raised
     (it is gone already, or the broker is away: ``clusterctl clean`` can do it later)."""

@@ -62,6 +62,11 @@ class GroupMember(ConsumerThread):
         #: Commits sent and not answered yet, by what they commit (touched on this thread).
         self._commit_waiters: dict[frozenset[tuple[str, int, int]], list[Future[None]]] = {}
 
+    async def member_id(self) -> str:
+        """The id the group coordinator gave this member ('' before it joined)."""
+        result: str = await self.call(lambda kafka: kafka.memberid() or "")
+        return result
+
     def subscribe(self, topics: Sequence[str]) -> None:
         """Change the subscription (a stream added a repartition topic at run time)."""
         wanted = sorted(set(topics))

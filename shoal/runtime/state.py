@@ -18,6 +18,12 @@ class PartitionState(Protocol):
     async def let_go(self, owned: Iterable[TP]) -> None:
         """Only ``owned`` is owned now: put the state of the others away."""
 
+    async def standby(self, partitions: Iterable[int]) -> None:
+        """Keep the state of these partition numbers warm for another host (and only these)."""
+
+    def has_partitioned_state(self) -> bool:
+        """True when there is state per partition that a standby could keep warm."""
+
     def prepare(self) -> Any:
         """Before the producer barrier of a commit: close the writes made so far."""
 

@@ -20,12 +20,14 @@ from collections.abc import Awaitable, Callable
 from shoal.config import Settings
 from shoal.exceptions import ShoalError
 from shoal.ipc.link import Link
-from shoal.ipc.messages import Assign, Message, Revoke, pack_tps
+from shoal.ipc.messages import Assign, Message, Revoke, Standby, pack_tps
+from shoal.kafka.admin import group_members
 from shoal.kafka.clients import consumer_config
 from shoal.kafka.member import GroupMember
-from shoal.supervisor.assignment import moves, plan
+from shoal.supervisor.assignment import moves, plan, worker_for
 from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.pool import Pool
+from shoal.supervisor.standbys import partition_numbers, standby_partitions
 from shoal.supervisor.workers import WorkerHandle
 from shoal.types import TP, leader_topic
 
@@ -57,6 +59,11 @@ class Group:
         self._lock = asyncio.Lock()  # group callbacks and rescaling move partitions
         self._leaving = False  # stopping: drained, so new partitions are not handed out
         self.on_failure: Callable[[str], None] = lambda text: None
+        #: The workers have tables: after each rebalance, pick partitions to keep warm.
+        self.wants_standbys = False
+        #: Partition numbers of other hosts whose table state this host keeps warm.
+        self.standby: set[int] = set()
+        self._standby_task: asyncio.Task[None] | None = None
 
     def join(self) -> None:
         topics = sorted(self.topics)
@@ -100,10 +107,61 @@ class Group:
                 # Every worker hears that the rebalance ended, with nothing new maybe: its
                 # app's on_rebalance_complete and rebalancing say so.
                 await self._send(handle, Assign(pack_tps(new)))
+        self._refresh_standbys()
         leader = (leader_topic(self._app_id), 0)
         data = len(self.owned - {leader})
         lead = ", and leads the app" if leader in self.owned else ""
         log.info("this host owns %d partitions over %d workers%s", data, self._pool.size, lead)
+
+    # -- standby replicas (shoal.supervisor.standbys) ----------------------------------------
+
+    def _refresh_standbys(self) -> None:
+        if not self.wants_standbys or self._conf.table_standby_replicas <= 0:
+            return
+        if self._standby_task is not None:
+            self._standby_task.cancel()
+        self._standby_task = asyncio.get_running_loop().create_task(
+            self._pick_standbys(), name="standbys"
+        )
+
+    async def _pick_standbys(self, attempts: int = 10) -> None:
+        """Read the group's assignment and tell each worker which partitions to follow.
+        Every member gets its assignment in the same round; a member still without one is
+        asked again shortly (bounded), so the picture settles."""
+        leader = leader_topic(self._app_id)
+        for attempt in range(attempts):
+            if self.member is None:
+                return
+            try:
+                me = await self.member.member_id()
+                members = await group_members(self._conf.bootstrap_servers, self._app_id)
+            except ShoalError as exc:
+                log.warning("cannot pick standby partitions now: %s", exc)
+                members, me = {}, ""
+            parts = {m: partition_numbers(tps, leader) for m, tps in members.items()}
+            if me in parts and all(parts.values()):
+                break
+            await asyncio.sleep(0.5 * (attempt + 1))  # the group's picture settles; retried
+        else:
+            return
+        wanted = standby_partitions(parts, me, self._conf.table_standby_replicas)
+        if wanted != self.standby:
+            log.info(
+                "keeping the tables of partitions %s warm for other hosts",
+                ", ".join(map(str, sorted(wanted))) or "none",
+            )
+        self.standby = wanted
+        for handle in self._pool.handles[: self._pool.size]:
+            await self.send_standbys(handle)
+
+    async def send_standbys(self, handle: WorkerHandle) -> None:
+        """Tell a worker which standby partitions are its (partition N on the worker that
+        would own N), so that a partition moving here finds its state warm there."""
+        if not self.wants_standbys or handle.index >= self._pool.size:
+            return
+        size = self._pool.size
+        mine = sorted(p for p in self.standby if worker_for(p, size) == handle.index)
+        await self._send(handle, Standby(mine))
 
     async def _revoked(self, tps: list[TP]) -> dict[TP, int]:
         """Ask each owning worker to drain and report; their final offsets get committed."""

@@ -111,12 +111,14 @@ class Hub:
         if not isinstance(ready, Ready):
             raise BadFrame(f"worker {hello.index} sent {ready!r} instead of ready"[:200])
         self._group.topics.update(ready.topics)
+        self._group.wants_standbys |= ready.tables
         handle.last_heartbeat = time.monotonic()
         handle.ready.set()
         log.info("worker %d (pid %d) is ready", handle.index, hello.pid)
         if handle.partitions:
             # A replacement: the same partitions, from the last committed offsets.
             await self.send(handle, Assign(pack_tps(handle.partitions)))
+        await self._group.send_standbys(handle)
         return handle
 
     def _on_message(self, handle: WorkerHandle, message: Message) -> None:

@@ -1,8 +1,10 @@
-"""Following changelogs as others write them: the global tables of every worker.
+"""Following changelogs as others write them: global tables, and standby replicas.
 
 A consumer thread reads the changelog partitions after the offset each store reflects and
 hands each batch to the event loop, which applies it (so a store is only ever touched by one
-thread once the process runs).
+thread once the process runs). :meth:`Follower.update` changes what is followed: a
+partition dropped on the loop gets no batch applied from then on, whatever the thread has
+fetched already.
 """
 
 from __future__ import annotations
@@ -27,10 +29,21 @@ class Follower:
     def __init__(self, config: dict[str, Any], jobs: list[Job]) -> None:
         self._config = {**config, "enable.auto.commit": False}
         self._jobs = {(job.topic, job.partition): job for job in jobs}
+        self._changed = threading.Event()
+        self._changed.set()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.failure: BaseException | None = None
+
+    def update(self, jobs: list[Job]) -> None:
+        """Follow ``jobs`` from now on (on the loop: takes effect for batches at once)."""
+        self._jobs = {(job.topic, job.partition): job for job in jobs}
+        self._changed.set()
+
+    @property
+    def following(self) -> list[Job]:
+        return list(self._jobs.values())
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -44,15 +57,15 @@ class Follower:
     def _run(self) -> None:
         kafka = confluent_kafka.Consumer(self._config)
         try:
-            kafka.assign(
-                [
-                    TopicPartition(
-                        t, p, job.store.offset + 1 if job.store.offset is not None else 0
-                    )
-                    for (t, p), job in self._jobs.items()
-                ]
-            )
             while not self._stopping.is_set():
+                if self._changed.is_set():
+                    self._changed.clear()
+                    kafka.assign(
+                        [
+                            TopicPartition(t, p, _next(job))
+                            for (t, p), job in list(self._jobs.items())
+                        ]
+                    )
                 messages = kafka.consume(1000, 0.2)
                 grouped: dict[tuple[str, int], tuple[Changes, int]] = {}
                 msg: Any
@@ -81,3 +94,9 @@ class Follower:
         self._stopping.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 10.0)
+
+
+def _next(job: Job) -> int:
+    """Where to read a job's changelog partition from: after what its store reflects."""
+    offset = job.store.offset
+    return offset + 1 if offset is not None else 0

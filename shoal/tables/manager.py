@@ -31,6 +31,7 @@ from shoal.tables.errors import TableError
 from shoal.tables.expiry import Expiry
 from shoal.tables.follower import Follower
 from shoal.tables.recovery import Job, Recovery
+from shoal.tables.standby import Standbys
 from shoal.tables.stores import MISSING, MemoryStore, PartitionStore, RocksStore, store_kind
 from shoal.tables.table import Collection
 from shoal.types import TP
@@ -55,6 +56,8 @@ class TableManager:
         self._lock = asyncio.Lock()
         self._recoveries: dict[int, Recovery] = {}
         self._follower: Follower | None = None
+        #: Standby replicas: partitions of other hosts followed here.
+        self._standbys = Standbys(self._open, self._job, lambda: self._config("standby"))
         self._cleanup: asyncio.Task[None] | None = None
         #: Records recovered so far, and left, per running recovery (for metrics and logs).
         self.recovering: dict[str, tuple[int, int, float]] = {}
@@ -204,13 +207,23 @@ class TableManager:
         # It only assigns partitions and never commits: the group id joins nothing.
         return consumer_config(conf, f"{self._runtime.client_id}-{role}", f"{self.app_id}-tables")
 
+    def has_partitioned_state(self) -> bool:
+        return any(not t.is_global for t in self.tables.values())
+
+    async def standby(self, partitions: Iterable[int]) -> None:
+        """Keep the tables of ``partitions`` (another host's) warm here."""
+        tables = [t for t in self.tables.values() if not t.is_global]
+        async with self._lock:
+            await self._standbys.follow(set(partitions) - self.held, tables)
+
     def records_left(self) -> int:
         return sum(left for _, left, _ in self.recovering.values())
 
     def dead(self) -> list[str]:
+        dead = []
         if self._follower is not None and not self._follower.alive:
-            return ["the global tables' changelog follower"]
-        return []
+            dead.append("the global tables' changelog follower")
+        return dead + self._standbys.dead()
 
     async def stop(self) -> None:
         if self._cleanup is not None:
@@ -218,6 +231,7 @@ class TableManager:
             await asyncio.gather(self._cleanup, return_exceptions=True)
         if self._follower is not None:
             await self._follower.stop()
+        await self._standbys.stop()
         for recovery in self._recoveries.values():
             recovery.cancel()
         for table in self.tables.values():
@@ -240,6 +254,8 @@ class TableManager:
             new = sorted(self._partitions(owned) - self.held)
             if not new:
                 return
+            # A standby copy kept here: its recovery replays only the changelog tail.
+            warm = self._standbys.take(new)
 
             def open_all() -> list[Job]:
                 jobs = []
@@ -247,7 +263,7 @@ class TableManager:
                     for table in tables:
                         if p >= (table.partitions or 0):
                             continue
-                        store = self._open(table, p)
+                        store = warm.get((table.name, p)) or self._open(table, p)
                         jobs.append(self._job(table, p, store))
                 return jobs
 

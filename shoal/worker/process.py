@@ -38,6 +38,7 @@ from shoal.ipc.messages import (
     Reply,
     Revoke,
     Revoked,
+    Standby,
     Stop,
     Welcome,
     pack_offsets,
@@ -153,7 +154,8 @@ class WorkerSession:
         except ShoalError as exc:
             log.error("worker %d cannot start the app: %s", self.index, exc)
             return ExitCode.BOOT_ERROR
-        await link.send(Ready(runtime.subscriptions.topic_names()))
+        tables = runtime.state is not None and runtime.state.has_partitioned_state()
+        await link.send(Ready(runtime.subscriptions.topic_names(), tables))
         serve = loop.create_task(self._serve(link), name="channel")
         beat = loop.create_task(self._heartbeat(link), name="heartbeat")
         clean = True
@@ -196,6 +198,9 @@ class WorkerSession:
             match message:
                 case Assign(tps=tps):
                     self._tasks.spawn(self._assign(tps), name="assign")
+                case Standby(partitions=partitions):
+                    if runtime.state is not None:
+                        self._tasks.spawn(runtime.state.standby(partitions), name="standby")
                 case Revoke(id=request, tps=tps, commit=commit):
                     self._tasks.spawn(self._revoke(link, request, tps, commit), name="revoke")
                 case Reply(cid=cid, value=value, error=error):

@@ -161,3 +161,66 @@ def test_a_second_supervisor_takes_partitions_with_their_state(
         if second is not None:
             assert second.stop() == 0, second.log(80)
         assert first.stop() == 0, first.log(80)
+
+
+@pytest.mark.parametrize("replicas", [1, 0])
+def test_a_dead_host_hands_its_partitions_over_warm_with_standbys(
+    kafka_bootstrap: str, unique: str, tmp_path: Path, replicas: int
+) -> None:
+    """With a standby replica the surviving host follows the other's changelogs, and takes
+    its partitions over replaying only what it had not followed yet; without one it replays
+    those changelog partitions whole."""
+    env = program_env(
+        kafka_bootstrap,
+        WORDCOUNT_APP_ID=unique,
+        TABLE_STANDBY_REPLICAS=str(replicas),
+        SHOAL_BROKER_SESSION_TIMEOUT="6",  # how long the group waits for a dead host
+    )
+    first = Clusterctl(
+        "tests.programs.wordcount",
+        "up",
+        "--workers",
+        "2",
+        env={**env, "APP_DATADIR": str(tmp_path / "one")},
+    )
+    second: Clusterctl | None = None
+    outputs = Outputs(kafka_bootstrap, f"{unique}-counted")
+    try:
+        first.wait_for("this host owns 8 partitions over 2 workers", 90)
+        second = Clusterctl(
+            "tests.programs.wordcount",
+            "up",
+            "--workers",
+            "2",
+            env={**env, "APP_DATADIR": str(tmp_path / "two")},
+        )
+        second.wait_for("this host owns 4 partitions over 2 workers", 90)
+        first.wait_for("this host owns 4 partitions over 2 workers", 90)
+        if replicas:
+            second.wait_for("keeping the tables of partitions", 30)
+        sent = produce_words(kafka_bootstrap, f"{unique}-words", 0, 4000)
+        wait_until_sync(lambda: outputs.poll() >= 4000, 60, "the first 4000 words")
+        logged = changelog_values(kafka_bootstrap, f"{unique}-word_counts-changelog", 4)
+        assert logged
+        seen_before = len(second.lines)
+        first.kill()  # the whole host: its workers stop without their supervisor
+        second.wait_for("this host owns 8 partitions over 2 workers", 60)
+        wait_until_sync(
+            lambda: sum(bool(RECOVERED.search(x)) for x in second.lines[seen_before:]) >= 2,
+            60,
+            "both workers to recover the partitions that moved",
+        )
+        after = second.lines[seen_before:]
+        replayed = sum(int(m[2]) for line in after if (m := RECOVERED.search(line)))
+        if replicas:
+            assert any("were standbys here" in line for line in after), "".join(after)
+            assert replayed < 500, "".join(after)
+        else:
+            assert replayed >= 1000, "".join(after)  # about half of the 4000 records
+        sent.update(produce_words(kafka_bootstrap, f"{unique}-words", 4000, 5000))
+        check_counts(kafka_bootstrap, unique, sent, outputs)
+    finally:
+        outputs.close()
+        first.kill()
+        if second is not None:
+            assert second.stop() == 0, second.log(80)

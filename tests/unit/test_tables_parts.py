@@ -136,3 +136,19 @@ def test_expiry_closes_each_window_once_oldest_first() -> None:
 def test_an_ansi_table_lists_every_row() -> None:
     text = draw("Counts", [("'a'", "1"), ("'bb'", "22")])
     assert "Counts" in text and "'bb'" in text and len(text.splitlines()) == 8
+
+
+# -- standby replicas -------------------------------------------------------------------------
+
+
+def test_standbys_go_to_the_next_members_never_to_the_owner() -> None:
+    from shoal.supervisor.standbys import standby_partitions
+
+    two = {"a": {0, 1}, "b": {2, 3}}
+    assert standby_partitions(two, "a", 1) == {2, 3}
+    assert standby_partitions(two, "b", 1) == {0, 1}
+    assert standby_partitions(two, "b", 0) == set()
+    assert standby_partitions({"a": {0, 1, 2, 3}}, "a", 1) == set()  # nobody else
+    three = {"a": {0}, "b": {1}, "c": {2}}
+    assert [standby_partitions(three, m, 1) for m in "abc"] == [{2}, {0}, {1}]
+    assert [standby_partitions(three, m, 5) for m in "abc"] == [{1, 2}, {0, 2}, {0, 1}]
