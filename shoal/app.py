@@ -103,11 +103,6 @@ class App:
         overrides the app's ``agent_error_policy``. Faust's ``supervisor_strategy`` is
         accepted and has no effect: an instance that raises is restarted on the next event.
         """
-        if isolated_partitions:
-            raise NotImplementedError(
-                "isolated_partitions=True is not built yet: use concurrency=N with group_by "
-                "to keep each key in one instance"
-            )
         del supervisor_strategy
 
         def decorate(fun: AgentFun) -> Agent:
@@ -127,6 +122,7 @@ class App:
                 concurrency=concurrency,
                 sink=sink,
                 on_error=on_error,
+                isolated_partitions=isolated_partitions,
             )
             self.agents[agent_name] = agent
             return agent
@@ -286,7 +282,10 @@ class App:
             if isinstance(channel, Channel):
                 agent.start(channel.inbox(agent.name))
             else:
-                agent.start(runtime.subscriptions.subscribe(channel, owner=agent.name))
+                inbox = runtime.subscriptions.subscribe(
+                    channel, owner=agent.name, by_partition=agent.isolated_partitions
+                )
+                agent.start(inbox)
         for fun in self._tasks:
             args = (self,) if len(inspect.signature(fun).parameters) == 1 else ()
             runtime.tasks.spawn(fun(*args), name=f"task {fun.__qualname__}")
@@ -380,6 +379,8 @@ class App:
 
     async def _rebalanced(self, change: Change, tps: list[TP]) -> None:
         named = {TopicPartition(*tp) for tp in tps}
+        for agent in self.agents.values():
+            agent.partitions_changed(change is not Change.REVOKED, tps)
         if change is Change.REVOKED:
             await self.on_partitions_revoked.send(revoked=named)
         else:

@@ -30,8 +30,9 @@ from shoal.processing.topics import HeadersArg, Topic, normalize_headers
 from shoal.rpc.asker import with_none_keys
 from shoal.rpc.request import Request, new_correlation_id
 from shoal.runtime import context
-from shoal.runtime.inbox import Inbox
+from shoal.runtime.inbox import Inbox, PartitionInbox
 from shoal.runtime.runtime import Runtime
+from shoal.types import TopicPartition
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,19 @@ class Agent:
         concurrency: int = 1,
         sink: Iterable[Sink] | None = None,
         on_error: str | None = None,
+        isolated_partitions: bool = False,
     ) -> None:
         if concurrency < 1:
             raise AgentError(f"agent {name!r}: concurrency must be >= 1, not {concurrency}")
+        if isolated_partitions and concurrency != 1:
+            raise AgentError(
+                f"agent {name!r}: isolated_partitions=True runs one instance per partition "
+                f"already; it cannot take concurrency={concurrency}"
+            )
+        #: Faust's: one instance (actor) per assigned partition, started and stopped with it.
+        self.isolated_partitions = isolated_partitions
+        self._actors: dict[int, asyncio.Task[None]] = {}
+        self._inbox: Inbox | None = None
         self.fun = fun
         self._runtime = runtime
         self.channel = channel
@@ -107,13 +118,37 @@ class Agent:
     # -- running -----------------------------------------------------------------------------
 
     def start(self, inbox: Inbox) -> list[asyncio.Task[None]]:
-        """Start the instances reading ``inbox`` (called by the app)."""
+        """Start the instances reading ``inbox`` (called by the app); an agent with isolated
+        partitions starts one per partition as they are assigned (:meth:`partitions_changed`)."""
         loop = asyncio.get_running_loop()
+        self._inbox = inbox
+        if self.isolated_partitions:
+            return []
         self._tasks = [
             loop.create_task(self._run_instance(i, inbox), name=f"agent {self.name}#{i}")
             for i in range(self.concurrency)
         ]
         return self._tasks
+
+    def partitions_changed(self, assigned: bool, tps: Iterable[tuple[str, int]]) -> None:
+        """Start (assigned) or stop (revoked) the actors of an isolated-partitions agent."""
+        if not self.isolated_partitions or self._inbox is None:
+            return
+        topics = set(getattr(self.channel, "topics", ()))
+        for topic, partition in tps:
+            if topic not in topics:
+                continue
+            actor = self._actors.pop(partition, None)
+            if actor is not None:
+                actor.cancel()  # revoked; or assigned again: a fresh actor
+            if assigned:
+                inbox = self._inbox
+                lane = inbox.lane_for(partition) if isinstance(inbox, PartitionInbox) else 0
+                self._actors[partition] = asyncio.get_running_loop().create_task(
+                    self._run_instance(lane, inbox, active={TopicPartition(topic, partition)}),
+                    name=f"agent {self.name}[{partition}]",
+                )
+        self._tasks = [*self._actors.values()]
 
     async def _run_instance(
         self,
@@ -121,6 +156,7 @@ class Agent:
         inbox: Inbox,
         deliver: Deliver | None = None,
         on_error: OnError | None = None,
+        active: set[TopicPartition] | None = None,
     ) -> None:
         deliver = deliver or self._deliver
         on_error = on_error or self._on_error
@@ -135,6 +171,7 @@ class Agent:
                 lane=index,
                 concurrency=self.concurrency,
             )
+            stream.active_partitions = active
             try:
                 await self._drive(stream, cursor, deliver)
                 return
@@ -182,6 +219,8 @@ class Agent:
                 self._runtime.replier.reply(request, value=value)
 
     async def stop(self) -> None:
+        self._tasks = [*self._tasks, *self._actors.values()]
+        self._actors = {}
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -14,6 +14,15 @@ from collections import deque
 from shoal.model.events import Event
 
 
+def _wake_one(getters: deque[asyncio.Future[None]]) -> None:
+    """Wake the first reader of a lane still waiting."""
+    while getters:
+        getter = getters.popleft()
+        if not getter.done():
+            getter.set_result(None)
+            return
+
+
 class Inbox:
     """A bounded, lane-aware queue of events, cheaper per event than asyncio.Queue."""
 
@@ -39,11 +48,8 @@ class Inbox:
         self._lanes[lane].append(event)
         self.size += 1
         getters = self._getters[lane]
-        while getters:
-            getter = getters.popleft()
-            if not getter.done():
-                getter.set_result(None)
-                break
+        if getters:
+            _wake_one(getters)
 
     @property
     def full(self) -> bool:
@@ -97,3 +103,34 @@ class Inbox:
         if dropped and space is not None and not space.done():
             space.set_result(None)
         return dropped
+
+
+class PartitionInbox(Inbox):
+    """An inbox with a lane of its own for each partition number, however many there are:
+    the inbox of an agent with ``isolated_partitions=True``, whose actor for partition N
+    reads lane :meth:`lane_for` (N)."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, maxsize: int = 4096, owner: str = "") -> None:
+        super().__init__(maxsize, 1, owner)
+        self._index: dict[int, int] = {}
+
+    def lane_for(self, partition: int) -> int:
+        """The lane of ``partition`` (made on first use; lanes are never renumbered)."""
+        lane = self._index.get(partition)
+        if lane is None:
+            lane = len(self._index)
+            if lane >= len(self._lanes):
+                self._lanes.append(deque())
+                self._getters.append(deque())
+            self._index[partition] = lane
+        return lane
+
+    def push(self, event: Event) -> None:
+        lane = self.lane_for(event.message.partition)
+        self._lanes[lane].append(event)
+        self.size += 1
+        getters = self._getters[lane]
+        if getters:
+            _wake_one(getters)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from shoal.kafka.admin import TopicSpec
 from shoal.model.events import Event, Message, Tracker
-from shoal.runtime.inbox import Inbox
+from shoal.runtime.inbox import Inbox, PartitionInbox
 
 
 class TopicLike(Protocol):
@@ -65,12 +65,19 @@ class Subscriptions:
         #: runtime declares the topic and fetches it too.
         self.on_new: Callable[[TopicLike], None] | None = None
 
-    def subscribe(self, topic: TopicLike, *, owner: str, lanes: int = 1) -> Inbox:
-        """The inbox of ``owner`` for ``topic`` (made once, shared by the owner's instances)."""
+    def subscribe(
+        self, topic: TopicLike, *, owner: str, lanes: int = 1, by_partition: bool = False
+    ) -> Inbox:
+        """The inbox of ``owner`` for ``topic`` (made once, shared by the owner's instances);
+        ``by_partition``: one lane per partition number (isolated partitions)."""
         key = (owner, topic.get_topic_name())
         inbox = self._inboxes.get(key)
         if inbox is None:
-            inbox = self._inboxes[key] = Inbox(self._maxsize(), lanes, owner)
+            inbox = self._inboxes[key] = (
+                PartitionInbox(self._maxsize(), owner)
+                if by_partition
+                else Inbox(self._maxsize(), lanes, owner)
+            )
             for name in topic.topics:
                 self.by_topic.setdefault(name, []).append((topic, inbox))
             if self.on_new is not None:

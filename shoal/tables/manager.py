@@ -30,7 +30,7 @@ from shoal.kafka.clients import consumer_config
 from shoal.tables.errors import TableError
 from shoal.tables.expiry import Expiry
 from shoal.tables.follower import Follower
-from shoal.tables.recovery import Job, Recovery
+from shoal.tables.recovery import Job, Recovery, changelog_ends
 from shoal.tables.standby import Standbys
 from shoal.tables.stores import MISSING, MemoryStore, PartitionStore, RocksStore, store_kind
 from shoal.tables.table import Collection
@@ -109,7 +109,7 @@ class TableManager:
         value: bytes | None,
         *,
         partition: int,
-        on_delivery: Callable[[Any, Any], None],
+        on_delivery: Callable[[Any, Any], None] | None,
     ) -> None:
         self._runtime.producers.main().send_soon(
             topic, key, value, partition=partition, on_delivery=on_delivery
@@ -121,6 +121,7 @@ class TableManager:
         out = []
         for table in self.tables.values():
             table.partitions = table.partitions or default
+            table.topic_name = table.changelog_topic_name
             out.append(
                 TopicSpec(
                     table.changelog_topic_name, table.partitions, {"cleanup.policy": "compact"}
@@ -342,22 +343,43 @@ class TableManager:
             gone = self.held - self._partitions(owned)
             if not gone:
                 return
+            leaving: list[tuple[str, PartitionStore]] = []
             for table in self.tables.values():
                 if table.is_global:
                     continue
                 for p in gone:
                     store = table.stores.pop(p, None)
                     if store is not None:
-                        await asyncio.to_thread(store.close)
+                        leaving.append((table.changelog_topic_name, store))
                     if table.name in self._expiries:
                         self._expiries[table.name].drop(p)
             self.held -= gone
+            await asyncio.to_thread(self._seal_and_close, leaving)
+
+    def _seal_and_close(self, leaving: list[tuple[str, PartitionStore]]) -> None:
+        """Close stores of partitions that leave this process. The commit rounds record a
+        lower bound of the changelog offset a store reflects; at a handover, with every
+        change flushed (the conductor's last round ran) and nobody else writing, the
+        changelog's end is exact: the next owner on this host then replays nothing."""
+        sealable = [(topic, store) for topic, store in leaving if store.sealable]
+        ends: dict[tuple[str, int], int] = {}
+        if sealable:
+            try:
+                ends = changelog_ends(self._config("seal"), [(t, s.partition) for t, s in sealable])
+            except Exception as exc:  # the lower bound stays: more is replayed, nothing lost
+                log.warning("not sealing the table stores of a handover: %s", exc)
+        for topic, store in leaving:
+            end = ends.get((topic, store.partition))
+            if end:
+                store.seal(end - 1)
+            store.close()
 
     def prepare(self) -> list[tuple[Collection, int, Any, int | None]]:
         """Before the barrier: close every store's layer of writes, and note which changelog
         offsets the broker has acknowledged (all of them written before this)."""
         token = []
         for table in self.tables.values():
+            table.mark()
             for p, store in table.stores.items():
                 token.append((table, p, store.prepare(), table.delivered.get(p)))
         return token

@@ -72,6 +72,23 @@ def _watermarks(kafka: Any, topic: str, partition: int, timeout: float) -> tuple
     return int(low), int(high)
 
 
+def changelog_ends(
+    config: dict[str, Any], tps: list[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The high watermark of each changelog partition (blocking: call it in a thread). A
+    broker that does not answer within 5 s ends it: the partitions not read are left out."""
+    kafka = confluent_kafka.Consumer({**config, "enable.auto.commit": False})
+    ends: dict[tuple[str, int], int] = {}
+    try:
+        for t, p in tps:
+            ends[(t, p)] = _watermarks(kafka, t, p, 5.0)[1]
+    except BrokerError as exc:
+        log.warning("reading the end of the changelogs stopped: %s", exc)
+    finally:
+        kafka.close()
+    return ends
+
+
 class Recovery:
     """One recovery: :meth:`run` (blocking, in a thread) brings every job's store to the end
     of its changelog partition; :meth:`cancel` stops it early (the partition moved on)."""

@@ -91,6 +91,14 @@ class PartitionStore:
         if offset is not None and (self.offset is None or offset > self.offset):
             self.offset = offset
 
+    @property
+    def sealable(self) -> bool:
+        """True when every change is on disk, so the changelog's end can be recorded."""
+        return False
+
+    def seal(self, offset: int) -> None:
+        """Record that the store reflects the changelog up to ``offset`` (see ``sealable``)."""
+
     def close(self) -> None:
         """Let the partition go (its writes not flushed are in the changelog or repeated)."""
 
@@ -246,6 +254,20 @@ class RocksStore(PartitionStore):
         if self.offset is not None:
             batch.put(_OFFSET_KEY, str(self.offset).encode(), self._meta_handle)
         self._db.write(batch)
+
+    @property
+    def sealable(self) -> bool:
+        return all(not layer for layer in self._layers)
+
+    def seal(self, offset: int) -> None:
+        from rocksdict import WriteBatch
+
+        if self.offset is not None and offset <= self.offset:
+            return
+        batch = WriteBatch(raw_mode=True)
+        batch.put(_OFFSET_KEY, str(offset).encode(), self._meta_handle)
+        self._db.write(batch)
+        self.offset = offset
 
     def close(self) -> None:
         del self._meta, self._meta_handle

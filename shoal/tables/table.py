@@ -23,6 +23,11 @@ from shoal.tables.windows import HoppingWindow, SlidingWindow, TumblingWindow, W
 from shoal.tables.wrappers import WindowWrapper
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
+_MEMO_TYPES = frozenset({str, bytes, int})
+_NO_KEY = object()
+#: Every so many changelog records of a partition, one reports its offset when delivered: a
+#: store's recorded offset is then at most about this many records behind its changes.
+TRACK_EVERY = 128
 
 
 class TableHost(Protocol):
@@ -46,7 +51,7 @@ class TableHost(Protocol):
         value: bytes | None,
         *,
         partition: int,
-        on_delivery: Callable[[Any, Any], None],
+        on_delivery: Callable[[Any, Any], None] | None,
     ) -> None: ...
 
 
@@ -117,6 +122,15 @@ class Collection:
         #: (written by the producer's delivery thread).
         self.delivered: dict[int, int] = {}
         self._on_delivery: dict[int, Callable[[Any, Any], None]] = {}
+        #: Partitions whose next changelog record reports its offset when delivered: the
+        #: first after each commit round (see :meth:`mark`) and every TRACK_EVERY-th, not a
+        #: callback per record.
+        self._track: set[int] = set()
+        self._sent: dict[int, int] = {}
+        self._last_key: Any = _NO_KEY
+        self._last_encoded = b""
+        #: Fixed once the app starts (the manager declares it).
+        self.topic_name: str | None = None
         manager.add(self)
 
     # -- naming ------------------------------------------------------------------------------
@@ -145,9 +159,15 @@ class Collection:
         return key
 
     def encode_key(self, key: Any) -> bytes:
+        # ``table[k] += 1`` encodes the same key twice in a row: remember the last one (of
+        # an immutable type only, whose encoding cannot change under the same object).
+        if key is self._last_key:
+            return self._last_encoded
         data = self._encode_key(list(key) if isinstance(key, tuple) else key)
         if data is None:
             raise TableError(f"table {self.name!r}: a key cannot be None")
+        if type(key) in _MEMO_TYPES:
+            self._last_key, self._last_encoded = key, data
         return data
 
     # -- partitions --------------------------------------------------------------------------
@@ -194,6 +214,11 @@ class Collection:
 
     def _get(self, key: Any) -> Any:
         encoded = self.encode_key(key)
+        event = context.current_event()
+        if event is not None and not self.is_global:  # the common case: one store
+            store = self.stores.get(event.message.partition)
+            if store is not None:
+                return store.get(key, encoded)
         for store in self._reading_stores():
             value = store.get(key, encoded)
             if value is not MISSING:
@@ -215,18 +240,33 @@ class Collection:
         self._send(partition, encoded, None)
         return partition
 
+    def mark(self) -> None:
+        """A commit round closed the writes so far: the next record of each partition
+        reports its offset. Any offset reported before the next round's barrier is then a
+        record written before it, whose change that round makes durable: a lower bound of
+        what the store reflects, which is all recovery needs (it replays from there)."""
+        self._track = set(self.stores)
+
     def _send(self, partition: int, key: bytes, value: bytes | None) -> None:
-        callback = self._on_delivery.get(partition)
-        if callback is None:
-            delivered = self.delivered
+        callback = None
+        sent = self._sent[partition] = self._sent.get(partition, 0) + 1
+        if partition in self._track or not sent % TRACK_EVERY:
+            self._track.discard(partition)
+            callback = self._on_delivery.get(partition)
+            if callback is None:
+                delivered = self.delivered
 
-            def callback(err: Any, msg: Any, partition: int = partition) -> None:
-                if err is None:
-                    delivered[partition] = msg.offset()
+                def callback(err: Any, msg: Any, partition: int = partition) -> None:
+                    if err is None:
+                        delivered[partition] = msg.offset()
 
-            self._on_delivery[partition] = callback
+                self._on_delivery[partition] = callback
         self._manager.send_changelog(
-            self.changelog_topic_name, key, value, partition=partition, on_delivery=callback
+            self.topic_name or self.changelog_topic_name,
+            key,
+            value,
+            partition=partition,
+            on_delivery=callback,
         )
 
     def __getitem__(self, key: Any) -> Any:

@@ -220,3 +220,49 @@ async def test_tumbling_and_hopping_windows_close_once_each(app_factory: Any, ru
     # A hopping window of size 2 and step 1 counts each event in two windows.
     hopping_total = sum(v for k, v in hopping.table.items())
     assert hopping_total == 60
+
+
+async def test_a_window_closes_after_a_restart_between_its_events_and_its_close(
+    app_factory: Any, running: Any, tmp_path: Path
+) -> None:
+    """faust-streaming #185: windows whose events came before a restart close after it,
+    once each, with what was counted before the restart."""
+    settings = dict(store="rocksdb://", datadir=str(tmp_path), table_cleanup_interval=0.2)
+    first = app_factory(**settings)
+
+    def declare(app: Any, closed: list[tuple[Any, int]]) -> Any:
+        topic = app.topic(f"{first.id}-clicks", value_type=str)
+        views = app.Table(
+            "views", default=int, on_window_close=lambda k, v: closed.append((k, v))
+        ).tumbling(1.0, expires=6.0)
+
+        @app.agent(topic)
+        async def count(stream: Any) -> None:
+            async for page in stream.group_by(lambda p: p, name="page"):
+                views[page] += 1
+
+        return topic
+
+    closed_before: list[tuple[Any, int]] = []
+    topic = declare(first, closed_before)
+    await first.start()
+    try:
+        await wait_until(lambda: first.tables.held == {0, 1, 2, 3}, 60, "every partition")
+        for i in range(12):
+            await topic.send(value=f"p{i % 3}")
+        table = first.tables["views"]
+        await wait_until(lambda: sum(v for _, v in table.items()) == 12, 60, "12 counted")
+    finally:
+        await first.stop()
+    # Stopped well before the windows expire: none closed yet.
+    assert closed_before == []
+
+    closed: list[tuple[Any, int]] = []
+    again = shoal.App(first.id, broker=first.conf.broker, topic_partitions=4, **settings)
+    declare(again, closed)
+    await running(again)
+    await wait_until(lambda: sum(v for _, v in closed) == 12, 60, "the windows to close")
+    keys = [key for key, _ in closed]
+    assert len(keys) == len(set(keys))  # once each
+    assert {key[0] for key in keys} == {"p0", "p1", "p2"}
+    assert sum(again.tables["views"].values()) == 0  # closed windows are deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shoal.model.events import Event, Message
-from shoal.runtime.inbox import Inbox
+from shoal.runtime.inbox import Inbox, PartitionInbox
 from shoal.runtime.offsets import PartitionOffsets
 from tests.helpers import wait_until
 
@@ -56,3 +56,18 @@ async def test_events_of_revoked_partitions_are_dropped() -> None:
     assert inbox.drop_revoked() == 1
     await asyncio.wait_for(space, 1)  # dropping made room
     assert inbox.size == 1 and inbox.get_nowait() is not None
+
+
+async def test_a_partition_inbox_gives_each_partition_a_lane_of_its_own() -> None:
+    inbox = PartitionInbox(maxsize=100)
+    for offset, partition in enumerate([9, 5, 9, 130, 5]):
+        inbox.push(event(partition, offset))
+    lanes = {p: inbox.lane_for(p) for p in (9, 5, 130)}
+    assert len(set(lanes.values())) == 3  # however large the partition numbers
+    nine = [inbox.get_nowait(lanes[9]), inbox.get_nowait(lanes[9])]
+    assert [e.message.offset for e in nine if e] == [0, 2]
+    assert inbox.get_nowait(lanes[9]) is None
+    waiting = asyncio.ensure_future(inbox.get(inbox.lane_for(7)))  # a partition with no lane yet
+    inbox.push(event(7, 10))
+    assert (await asyncio.wait_for(waiting, 5)).message.partition == 7
+    assert inbox.size == 3

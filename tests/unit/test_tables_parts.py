@@ -108,6 +108,22 @@ def test_a_flush_takes_the_layers_an_earlier_failed_round_left(tmp_path: Path) -
     again.close()
 
 
+def test_a_store_is_sealed_at_the_changelog_end_only_with_nothing_pending(
+    tmp_path: Path,
+) -> None:
+    store = RocksStore(tmp_path / "t-3.db", 3, dec, dec)
+    store.set("a", b'"a"', 1, b"1")
+    assert not store.sealable  # a change not on disk: the end would claim it
+    store.flush(store.prepare(), offset=0)  # the round's lower bound
+    assert store.sealable
+    store.seal(41)
+    store.seal(7)  # never backwards
+    store.close()
+    again = RocksStore(tmp_path / "t-3.db", 3, dec, dec)
+    assert again.offset == 41 and again.get("a", b'"a"') == 1
+    again.close()
+
+
 def test_a_locked_store_says_who_holds_it(tmp_path: Path) -> None:
     store = RocksStore(tmp_path / "t-2.db", 2, dec, dec)
     try:
