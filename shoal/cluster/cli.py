@@ -134,7 +134,8 @@ def up(obj: CliContext, workers: int | None) -> None:
     keeps crashing is restarted with a growing delay (up to worker_restart_backoff_max);
     its siblings run on. A broker outage is waited out. Run it on more hosts (or twice on
     one machine, each with its own metrics_port) to split the partitions between
-    supervisors. Metrics: http://metrics_host:metrics_port/metrics.
+    supervisors. On http://metrics_host:metrics_port: /metrics, /status (JSON),
+    /livez and /readyz (ready once every worker runs and none recovers its tables).
 
     \b
     Exit codes:

@@ -261,7 +261,9 @@ class Conductor:
             return final
         finally:
             if state is not None:
-                await state.let_go(list(self.offsets))
+                # Lost partitions (commit=False) may have a new owner writing already: their
+                # stores must not claim the changelog's end.
+                await state.let_go(list(self.offsets), seal=commit)
 
     async def lag(self) -> tuple[int, dict[TP, int]]:
         """Messages behind the high watermarks of the partitions owned here, and those high

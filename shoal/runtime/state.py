@@ -15,8 +15,9 @@ class PartitionState(Protocol):
     async def hold(self, owned: Iterable[TP]) -> None:
         """Partitions are owned now: bring their state up to date before they are fetched."""
 
-    async def let_go(self, owned: Iterable[TP]) -> None:
-        """Only ``owned`` is owned now: put the state of the others away."""
+    async def let_go(self, owned: Iterable[TP], *, seal: bool = True) -> None:
+        """Only ``owned`` is owned now: put the state of the others away (``seal``: nobody
+        else writes their changelogs yet, so their end may be recorded)."""
 
     async def standby(self, partitions: Iterable[int]) -> None:
         """Keep the state of these partition numbers warm for another host (and only these)."""

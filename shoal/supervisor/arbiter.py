@@ -227,6 +227,8 @@ class Supervisor:
             workers=[handle.status() for handle in self.pool.handles],
             group_partitions=len(self.group.owned),
         )
+        if self.metrics is not None:
+            self.metrics.publish(status)
         try:
             write_status(self.files.status_file, status)
         except OSError as exc:

@@ -1,9 +1,10 @@
 """The host's ``/metrics``, served by the supervisor.
 
-One HTTP endpoint per host: the workers' metrics, summed from the multiprocess directory
+One HTTP endpoint per host (:mod:`shoal.supervisor.web`, which also serves ``/status``,
+``/livez`` and ``/readyz``): the workers' metrics, summed from the multiprocess directory
 (:func:`shoal.metrics.multiprocess_collector`), and the supervisor's own
-(:class:`SupervisorMetrics`). The server is prometheus_client's WSGI server in a daemon thread:
-a scrape never waits for the supervisor's event loop, and a busy loop never delays a scrape.
+(:class:`SupervisorMetrics`). The server runs in a daemon thread: a scrape never waits for
+the supervisor's event loop, and a busy loop never delays a scrape.
 
 The supervisor's series are rendered from plain state at scrape time instead of being
 prometheus_client metrics: they describe what the supervisor knows *now* (which worker owns
@@ -23,16 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from shoal import metrics
+from shoal.supervisor.status import SupervisorStatus
+from shoal.supervisor.web import HostWeb
 from shoal.types import TP
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from prometheus_client.metrics_core import Metric
 
 
@@ -206,14 +207,17 @@ class MetricsServer:
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.registry.register(metrics.multiprocess_collector(self.path))
-        self._httpd: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self.web = HostWeb(host, port, self.registry)
         self.host = host
         self.port = port
 
     def start(self) -> None:
-        self._httpd, self._thread = start_http_server(self.port, self.host, self.registry)
-        self.port = int(self._httpd.server_port)  # the real one when asked for port 0
+        self.web.start()
+        self.port = self.web.port  # the real one when asked for port 0
+
+    def publish(self, status: SupervisorStatus) -> None:
+        """The supervisor's status of this second, for /status, /livez and /readyz."""
+        self.web.publish(status)
 
     def worker_exited(self, pid: int) -> None:
         """Bookkeeping for a dead worker's files (see :func:`shoal.metrics.mark_worker_dead`)."""
@@ -222,17 +226,10 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return f"{self.web.url}/metrics"
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self.web.stop()
 
 
 def start_for_host(host: str, port: int, path: Path, *, app_id: str) -> MetricsServer | None:
@@ -253,6 +250,7 @@ def start_for_host(host: str, port: int, path: Path, *, app_id: str) -> MetricsS
         )
         return None
     log.info("metrics on %s", server.url)
+    log.info("status, liveness and readiness on %s/status, /livez, /readyz", server.web.url)
     return server
 
 

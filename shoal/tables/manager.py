@@ -337,8 +337,10 @@ class TableManager:
             if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple):
                 expiry.add(partition, key)
 
-    async def let_go(self, owned: Iterable[TP]) -> None:
-        """Close the stores of partitions no longer in ``owned``."""
+    async def let_go(self, owned: Iterable[TP], *, seal: bool = True) -> None:
+        """Close the stores of partitions no longer in ``owned`` (``seal``: a clean handover,
+        see :meth:`_seal_and_close`; partitions the group *lost* may have a new owner writing
+        their changelogs already, so their stores keep the offset of the last round)."""
         async with self._lock:
             gone = self.held - self._partitions(owned)
             if not gone:
@@ -354,14 +356,16 @@ class TableManager:
                     if table.name in self._expiries:
                         self._expiries[table.name].drop(p)
             self.held -= gone
-            await asyncio.to_thread(self._seal_and_close, leaving)
+            await asyncio.to_thread(self._seal_and_close, leaving if seal else [], leaving)
 
-    def _seal_and_close(self, leaving: list[tuple[str, PartitionStore]]) -> None:
+    def _seal_and_close(
+        self, sealing: list[tuple[str, PartitionStore]], leaving: list[tuple[str, PartitionStore]]
+    ) -> None:
         """Close stores of partitions that leave this process. The commit rounds record a
         lower bound of the changelog offset a store reflects; at a handover, with every
         change flushed (the conductor's last round ran) and nobody else writing, the
         changelog's end is exact: the next owner on this host then replays nothing."""
-        sealable = [(topic, store) for topic, store in leaving if store.sealable]
+        sealable = [(topic, store) for topic, store in sealing if store.sealable]
         ends: dict[tuple[str, int], int] = {}
         if sealable:
             try:

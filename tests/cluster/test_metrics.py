@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import urllib.error
 import urllib.request
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -96,3 +99,40 @@ def test_metrics_add_up_drain_and_survive_a_restart(kafka_bootstrap: str, unique
         code = supervisor.stop()
         reader.close()
     assert code == 0, supervisor.log()
+
+
+def test_the_host_endpoint_says_status_liveness_and_readiness(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    env = numbers_env(kafka_bootstrap, unique, partitions=4)
+    supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "2", env=env)
+    try:
+        supervisor.wait_for("status, liveness and readiness on")
+        base = next(
+            m.group(1)
+            for line in supervisor.lines
+            if (m := re.search(r"metrics on (http://\S+)/metrics", line))
+        )
+
+        def get(path: str) -> tuple[int, dict[str, Any]]:
+            try:
+                with urllib.request.urlopen(base + path, timeout=10) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        wait_until_sync(lambda: get("/readyz")[0] == 200, 60, "the host to be ready")
+        code, status = get("/status")
+        assert code == 200 and status["app_id"] == unique
+        assert sorted(w["index"] for w in status["workers"]) == [0, 1]
+        assert get("/livez") == (200, get("/livez")[1]) and get("/livez")[1]["live"] is True
+        # A worker killed: its replacement shows in /status, and the host is ready again.
+        victim = status["workers"][0]["pid"]
+        os.kill(victim, signal.SIGKILL)
+        wait_until_sync(
+            lambda: get("/status")[1]["workers"][0]["restarts"] == 1, 30, "the replacement"
+        )
+        wait_until_sync(lambda: get("/readyz")[0] == 200, 60, "ready again")
+        assert get("/status")[1]["workers"][0]["pid"] != victim
+    finally:
+        assert supervisor.stop() == 0, supervisor.log()

@@ -48,7 +48,7 @@ class Target:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, state: Any = None) -> None:
         conf = load_settings({"id": "conductor-test"}, env={}, config_file=False)
         self.kafka = FakeKafka()
         self.subscriptions = Subscriptions(maxsize=100)
@@ -68,6 +68,7 @@ class Harness:
             self.crashes.append,
             stats,
             self.target,
+            state=lambda: state,
         )
         consumer = self.conductor._consumer
 
@@ -150,3 +151,43 @@ async def test_a_stop_hands_every_partition_back_to_the_target(held: int) -> Non
     await h.conductor.stop(drain_timeout=0.05)
     # The held event is the last one fetched, n[1]@1: n[1] stops before it.
     assert h.target.commits == [{("n", 0): 4, ("n", 1): 2 - held}]
+
+
+class State:
+    """The tables' hooks, recorded (shoal.runtime.state.PartitionState)."""
+
+    def __init__(self, kafka: FakeKafka | None = None) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.kafka = kafka
+
+    async def hold(self, owned: Any) -> None:
+        # Nothing of the partition may be fetched before its tables are recovered.
+        fetched = list(self.kafka.calls) if self.kafka is not None else []
+        self.calls.append(("hold", sorted(owned), fetched))
+
+    async def let_go(self, owned: Any, *, seal: bool = True) -> None:
+        self.calls.append(("let_go", sorted(owned), seal))
+
+    def prepare(self) -> str:
+        self.calls.append(("prepare",))
+        return "token"
+
+    def flush(self, token: Any) -> None:
+        self.calls.append(("flush", token))
+
+
+async def test_tables_are_recovered_before_a_fetch_and_sealed_only_at_clean_handovers() -> None:
+    state = State()
+    h = Harness(state)
+    state.kafka = h.kafka
+    await h.conductor.assign([("n", 0), ("n", 1)])
+    assert state.calls[0] == ("hold", [("n", 0), ("n", 1)], [])  # before any assign call
+    assert h.kafka.calls[0][0] == "assign"
+    state.calls.clear()
+    await h.conductor.release([("n", 0)], timeout=1.0)
+    # A clean handover: the changes made durable around the barrier, then sealed.
+    assert state.calls == [("prepare",), ("flush", "token"), ("let_go", [("n", 1)], True)]
+    state.calls.clear()
+    await h.conductor.release([("n", 1)], timeout=1.0, commit=False)
+    # Lost: a new owner may write the changelog already; nothing flushed, nothing sealed.
+    assert state.calls == [("let_go", [], False)]
