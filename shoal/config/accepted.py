@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from shoal.config import parsers as p
+from shoal.config.faust import CLASS_SETTINGS
 
 TABLES = "no effect in shoal's tables"
 WEB = "web views are not built yet"
@@ -207,29 +208,7 @@ ACCEPTED: dict[str, Accepted] = {
     "canonical_url": Accepted(p.optional(p.url), WEB),
     "worker_redirect_stdouts": Accepted(p.boolean, NO_EFFECT),
     "worker_redirect_stdouts_level": Accepted(p.severity, NO_EFFECT),
-    **{
-        name: Accepted(p.symbol, CLASSES, None)
-        for name in (
-            "Agent",
-            "ConsumerScheduler",
-            "Event",
-            "Schema",
-            "Stream",
-            "Table",
-            "SetTable",
-            "GlobalTable",
-            "SetGlobalTable",
-            "TableManager",
-            "Serializers",
-            "Worker",
-            "PartitionAssignor",
-            "LeaderAssignor",
-            "Router",
-            "Topic",
-            "HttpClient",
-            "Monitor",
-        )
-    },
+    **{name: Accepted(p.symbol, CLASSES, None) for name in CLASS_SETTINGS},
     "stream_ack_cancelled_tasks": Accepted(p.boolean, "deprecated in Faust 1.0; no effect"),
     "stream_ack_exceptions": Accepted(p.boolean, "deprecated in Faust 1.0; no effect"),
 }

@@ -95,22 +95,9 @@ FAUST_ENV: dict[str, str] = {
     "worker_redirect_stdouts_level": "WORKER_REDIRECT_STDOUTS_LEVEL",
 }
 
-#: Settings Faust reads from no environment variable.
-FAUST_NO_ENV: tuple[str, ...] = (
-    "autodiscover",
-    "origin",
-    "ssl_context",
-    "logging_config",
-    "loghandlers",
-    "producer_partitioner",
-    "reply_to",
-    "stream_publish_on_commit",
-    "web",
-    "web_application_options",
-    "web_cors_options",
-    "web_in_thread",
-    "web_ssl_context",
-    "web_transport",
+#: Faust's settings that name a class to use instead of its own (none read from the
+#: environment; shoal's classes cannot be replaced).
+CLASS_SETTINGS: tuple[str, ...] = (
     "Agent",
     "ConsumerScheduler",
     "Event",
@@ -129,6 +116,25 @@ FAUST_NO_ENV: tuple[str, ...] = (
     "Topic",
     "HttpClient",
     "Monitor",
+)
+
+#: Settings Faust reads from no environment variable.
+FAUST_NO_ENV: tuple[str, ...] = (
+    "autodiscover",
+    "origin",
+    "ssl_context",
+    "logging_config",
+    "loghandlers",
+    "producer_partitioner",
+    "reply_to",
+    "stream_publish_on_commit",
+    "web",
+    "web_application_options",
+    "web_cors_options",
+    "web_in_thread",
+    "web_ssl_context",
+    "web_transport",
+    *CLASS_SETTINGS,
     "stream_ack_cancelled_tasks",
     "stream_ack_exceptions",
     "url",

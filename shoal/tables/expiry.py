@@ -9,6 +9,11 @@ from typing import Any
 from shoal.tables.windows import Window
 
 
+def is_windowed(key: Any) -> bool:
+    """True for a windowed table's key, ``(key, (start, end))``."""
+    return isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple)
+
+
 class Expiry:
     """Which windowed keys of each partition end when, to close them once they expire."""
 

@@ -17,8 +17,7 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import TopicPartition
 
-from shoal.tables.recovery import Job
-from shoal.tables.stores import Changes
+from shoal.tables.recovery import Grouped, Job, by_partition
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +65,7 @@ class Follower:
                             for (t, p), job in list(self._jobs.items())
                         ]
                     )
-                messages = kafka.consume(1000, 0.2)
-                grouped: dict[tuple[str, int], tuple[Changes, int]] = {}
-                msg: Any
-                for msg in messages:
-                    if msg.error() is not None:
-                        continue
-                    tp: tuple[str, int] = (msg.topic(), msg.partition())
-                    changes = grouped.get(tp, ([], 0))[0]
-                    changes.append((msg.key(), msg.value()))
-                    grouped[tp] = (changes, msg.offset())
+                grouped = by_partition(kafka.consume(1000, 0.2), "a follower")
                 if grouped and self._loop is not None:
                     self._loop.call_soon_threadsafe(self._apply, grouped)
         except BaseException as exc:
@@ -84,7 +74,7 @@ class Follower:
         finally:
             kafka.close()
 
-    def _apply(self, grouped: dict[tuple[str, int], tuple[Changes, int]]) -> None:
+    def _apply(self, grouped: Grouped) -> None:
         for tp, (changes, last) in grouped.items():
             job = self._jobs.get(tp)
             if job is not None and (job.store.offset is None or last > job.store.offset):

@@ -28,7 +28,7 @@ from shoal import metrics
 from shoal.kafka.admin import TopicSpec, partition_counts
 from shoal.kafka.clients import consumer_config
 from shoal.tables.errors import TableError
-from shoal.tables.expiry import Expiry
+from shoal.tables.expiry import Expiry, is_windowed
 from shoal.tables.follower import Follower
 from shoal.tables.recovery import Job, Recovery, changelog_ends
 from shoal.tables.standby import Standbys
@@ -334,7 +334,7 @@ class TableManager:
             return
         expiry = self.expiry(table)
         for key, _ in store.items():
-            if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple):
+            if is_windowed(key):
                 expiry.add(partition, key)
 
     async def let_go(self, owned: Iterable[TP], *, seal: bool = True) -> None:

@@ -72,6 +72,25 @@ def _watermarks(kafka: Any, topic: str, partition: int, timeout: float) -> tuple
     return int(low), int(high)
 
 
+#: Changelog records of one fetch, per partition: the changes in order, and the last offset.
+Grouped = dict[tuple[str, int], tuple[Changes, int]]
+
+
+def by_partition(messages: list[Any], label: str) -> Grouped:
+    """Group fetched changelog records by partition (a record in error is logged, skipped)."""
+    grouped: Grouped = {}
+    for msg in messages:
+        if msg.error() is not None:
+            log.warning("reading the changelogs of %s: %s", label, msg.error())
+            continue
+        tp: tuple[str, int] = (msg.topic(), msg.partition())
+        entry = grouped.get(tp)
+        changes: Changes = [] if entry is None else entry[0]
+        changes.append((msg.key(), msg.value()))
+        grouped[tp] = (changes, msg.offset())
+    return grouped
+
+
 def changelog_ends(
     config: dict[str, Any], tps: list[tuple[str, int]]
 ) -> dict[tuple[str, int], int]:
@@ -168,21 +187,7 @@ class Recovery:
                     last_line = now
                 continue
             last_record = now
-            grouped: dict[tuple[str, int], tuple[Changes, int]] = {}
-            for msg in messages:
-                if msg.error() is not None:
-                    log.warning("recovery of %s: %s", self.label, msg.error())
-                    continue
-                tp = (msg.topic(), msg.partition())
-                entry = grouped.get(tp)
-                if entry is None:
-                    changes: Changes = []
-                    grouped[tp] = (changes, msg.offset())
-                else:
-                    changes = entry[0]
-                    grouped[tp] = (changes, msg.offset())
-                changes.append((msg.key(), msg.value()))
-            for tp, (changes, last) in grouped.items():
+            for tp, (changes, last) in by_partition(messages, self.label).items():
                 job = open_jobs.get(tp)
                 if job is None:
                     continue

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.model.records import field_getter
 from shoal.runtime import context
 from shoal.tables.errors import TableError
+from shoal.tables.expiry import is_windowed
 from shoal.tables.stores import MISSING
 
 if TYPE_CHECKING:
@@ -204,16 +205,12 @@ class WindowWrapper:
         window = self.table.window
         return (key, window.current(self.get_timestamp())) in self.table
 
-    def _current_items(self, window_of: Callable[[], WindowRange]) -> Iterator[tuple[Any, Any]]:
-        wanted = window_of()
-        for wkey, value in self.table.items():
-            if isinstance(wkey, tuple) and len(wkey) == 2 and tuple(wkey[1]) == wanted:
-                yield wkey[0], value
-
     def items(self) -> Iterator[tuple[Any, Any]]:
         """(key, value) of the current window of the wrapper's timestamp."""
-        window = self.table.window
-        return self._current_items(lambda: window.current(self.get_timestamp()))
+        wanted = self.table.window.current(self.get_timestamp())
+        for wkey, value in self.table.items():
+            if is_windowed(wkey) and wkey[1] == wanted:
+                yield wkey[0], value
 
     def keys(self) -> Iterator[Any]:
         return (key for key, _ in self.items())
