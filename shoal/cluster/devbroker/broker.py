@@ -15,39 +15,48 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import fcntl
 import os
 import secrets
-import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import tempfile
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+# The tool runs as a script (ops/kafka/kafka, ops/setup), maybe before shoal is installed, and
+# as a module of the package (clusterctl kafka): its sibling modules are found either way.
+if __package__:
+    from shoal.cluster.devbroker.base import BrokerOpsError, locked, quieted, say
+    from shoal.cluster.devbroker.jars import cache_dir, fetch_jars, kafka_version, require
+    from shoal.cluster.devbroker.wire import DEFAULT_PORT, HOST, is_answering, metadata_brokers
+else:  # pragma: no cover - run as a script
+    from base import BrokerOpsError, locked, quieted, say  # type: ignore[import-not-found,no-redef]
+    from jars import cache_dir, fetch_jars, kafka_version, require  # type: ignore[import-not-found,no-redef]
+    from wire import DEFAULT_PORT, HOST, is_answering, metadata_brokers  # type: ignore[import-not-found,no-redef]
+
+__all__ = [
+    "DEFAULT_PORT",
+    "HOST",
+    "BrokerInfo",
+    "BrokerOpsError",
+    "cache_dir",
+    "describe",
+    "down",
+    "fetch_jars",
+    "is_answering",
+    "kafka_version",
+    "metadata_brokers",
+    "show_logs",
+    "status",
+    "up",
+]
+
 HERE = Path(__file__).resolve().parent
-POM = HERE / "pom.xml"
-HOST = "127.0.0.1"
-DEFAULT_PORT = 9092
-DEP_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 PID_FILE, CONFIG_FILE, STORAGE_DIR = "broker.pid", "server.properties", "log"
-_INSTALL = {
-    "java": "install a JDK 17+ (e.g. apt-get install openjdk-17-jdk-headless), put it on PATH",
-    "mvn": "install Apache Maven 3.8+ (e.g. apt-get install maven); it fetches the Kafka jars once",
-}
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # brokers started by this process
-_QUIET = False
-
-
-class BrokerOpsError(Exception):
-    """An operation failed. The first line of str() names the cause and the fix."""
 
 
 @dataclass(frozen=True)
@@ -58,22 +67,6 @@ class BrokerInfo:
     data_dir: Path
     log_file: Path
     pid: int
-
-
-def kafka_version() -> str:
-    node = ET.parse(POM).find(
-        "m:properties/m:kafka.version", {"m": "http://maven.apache.org/POM/4.0.0"}
-    )
-    if node is None or not node.text:
-        raise BrokerOpsError(f"{POM} has no <kafka.version> property: restore it from git")
-    return node.text.strip()
-
-
-def cache_dir() -> Path:
-    """Where the jars live: $SHOAL_KAFKA_CACHE or ~/.cache/shoal/kafka-<version>/libs."""
-    env = os.environ.get("SHOAL_KAFKA_CACHE")
-    default = Path.home() / ".cache" / "shoal" / f"kafka-{kafka_version()}" / "libs"
-    return Path(env).expanduser().resolve() if env else default
 
 
 def data_dir_for(port: int = DEFAULT_PORT, data_dir: Path | None = None) -> Path:
@@ -93,128 +86,6 @@ def new_cluster_id() -> str:
         cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
         if not cid.startswith("-"):  # StorageTool would take it for an option
             return cid
-
-
-def _say(msg: str) -> None:
-    if not _QUIET:
-        print(msg, flush=True)
-
-
-@contextlib.contextmanager
-def _quiet(quiet: bool) -> Iterator[None]:
-    global _QUIET
-    before, _QUIET = _QUIET, quiet or _QUIET
-    try:
-        yield
-    finally:
-        _QUIET = before
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise concurrent `up`/`fetch` (e.g. pytest-xdist workers) on a file lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
-def _require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        raise BrokerOpsError(f"`{tool}` is not on PATH: {_INSTALL[tool]}")
-    return path
-
-
-def _jars_complete(libs: Path, version: str) -> bool:
-    return any(libs.glob(f"kafka_*-{version}.jar")) and any(libs.glob("log4j-core-*.jar"))
-
-
-def fetch_jars(*, quiet: bool = False) -> Path:
-    """Download the broker jars once; return the directory holding them."""
-    libs, version = cache_dir(), kafka_version()
-    if _jars_complete(libs, version):
-        return libs
-    _require("java")
-    mvn = _require("mvn")
-    with _quiet(quiet), _locked(libs.parent / ".fetch.lock"):
-        if _jars_complete(libs, version):  # another process fetched them while we waited
-            return libs
-        _say(f"fetching Kafka {version} jars with Maven into {libs} (once) ...")
-        for leftover in libs.parent.glob(".libs-*"):  # from an interrupted fetch
-            shutil.rmtree(leftover, ignore_errors=True)
-        started, log = time.monotonic(), libs.parent / "maven-fetch.log"
-        tmp = Path(tempfile.mkdtemp(prefix=".libs-", dir=libs.parent))
-        goal = f"{DEP_PLUGIN}:copy-dependencies"
-        cmd = [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(POM),
-            goal,
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={tmp}",
-        ]
-        with log.open("wb") as out:
-            rc = subprocess.run(cmd, stdout=out, stderr=out, stdin=subprocess.DEVNULL).returncode
-        if rc != 0 or not _jars_complete(tmp, version):
-            shutil.rmtree(tmp, ignore_errors=True)
-            why = f"Maven could not fetch the Kafka {version} jars (exit {rc})"
-            raise BrokerOpsError(f"{why}: read {log}, fix the cause (network? settings?), retry")
-        if libs.exists():  # an incomplete or other-version cache: replace it whole
-            shutil.rmtree(libs)
-        os.rename(tmp, libs)  # atomic: a half-done download is never used
-        _say(f"fetched {len(list(libs.glob('*.jar')))} jars in {time.monotonic() - started:.1f} s")
-    return libs
-
-
-# ---- the Kafka wire protocol: just enough of a Metadata request to know the broker is up ----
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    buf = bytearray()
-    while len(buf) < size:
-        chunk = sock.recv(size - len(buf))
-        if not chunk:
-            raise ConnectionError("connection closed mid-response")
-        buf += chunk
-    return bytes(buf)
-
-
-def metadata_brokers(host: str, port: int, timeout: float = 1.0) -> list[tuple[int, str, int]]:
-    """Send Metadata v4 (Kafka 4 dropped v0-v3, KIP-896); return the (node_id, host, port)s."""
-    corr, client = secrets.randbits(31), b"shoal-ops"
-    # header v1: api_key=3 (Metadata), api_version=4, correlation_id, client_id (string)
-    # body v4: topics = null (-1: all topics), allow_auto_topic_creation = false
-    req = struct.pack(">hhih", 3, 4, corr, len(client)) + client + struct.pack(">ib", -1, 0)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(struct.pack(">i", len(req)) + req)
-        (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-        if not 12 <= size <= 64 << 20:
-            raise ValueError(f"implausible response size {size}")
-        resp = _recv_exact(sock, size)
-    got, _throttle_ms, count = struct.unpack_from(">iii", resp, 0)
-    if got != corr:
-        raise ValueError("correlation id mismatch")
-    off, brokers = 12, []
-    for _ in range(count):  # [node_id int32, host string, port int32, rack nullable string]
-        node, hlen = struct.unpack_from(">ih", resp, off)
-        name = resp[off + 6 : off + 6 + hlen].decode()
-        bport, rlen = struct.unpack_from(">ih", resp, off + 6 + hlen)
-        off += 6 + hlen + 6 + max(rlen, 0)
-        brokers.append((node, name, bport))
-    (clen,) = struct.unpack_from(">h", resp, off)  # cluster_id, then controller_id and topics
-    struct.unpack_from(">ii", resp, off + 2 + max(clen, 0))  # raises if truncated
-    return brokers
-
-
-def is_answering(host: str = HOST, port: int = DEFAULT_PORT, timeout: float = 1.0) -> bool:
-    """True if a Kafka broker answers a Metadata request there, listing at least one broker."""
-    try:
-        return len(metadata_brokers(host, port, timeout)) >= 1
-    except (OSError, ValueError, struct.error, UnicodeDecodeError):
-        return False
 
 
 # ---- processes and data directories ----
@@ -375,18 +246,18 @@ def up(
     cport = controller_port if controller_port is not None else port + 1
     data, version = data_dir_for(port, data_dir), kafka_version()
     where = f"{HOST}:{port} (data: {data}, logs: {log_file(data)})"
-    with _quiet(quiet), _locked(data / ".lock"):
+    with quieted(quiet), locked(data / ".lock"):
         info = _existing(data, port, timeout)
         if info is not None:
-            _say(f"Kafka {version} already running on {where}, pid {info.pid}")
+            say(f"Kafka {version} already running on {where}, pid {info.pid}")
             return info
-        java = _require("java")
+        java = require("java")
         _check_ports(port, cport)
         libs = fetch_jars()
         cmd = _jvm(java, libs, data, "kafka.Kafka", str(_prepare(java, libs, data, port, cport)))
         if foreground:
             (data / PID_FILE).write_text(f"{os.getpid()}\n")  # exec keeps the pid
-            _say(f"Kafka {version} starting in the foreground on {where}; Ctrl-C stops it")
+            say(f"Kafka {version} starting in the foreground on {where}; Ctrl-C stops it")
             os.execv(java, cmd)
         started, since = time.monotonic(), _size(log_file(data))
         with (data / "logs" / "kafka.out").open("wb") as out:
@@ -417,7 +288,7 @@ def up(
                 proc.wait()
             (data / PID_FILE).unlink(missing_ok=True)
             raise
-        _say(f"Kafka {version} listening on {where} after {time.monotonic() - started:.1f} s")
+        say(f"Kafka {version} listening on {where} after {time.monotonic() - started:.1f} s")
         return _info(data, port, cport, proc.pid)
 
 
@@ -456,10 +327,10 @@ def down(
     """Stop the broker of that port/data dir: SIGTERM, then SIGKILL. False if none ran."""
     info, _ = _probe(port, data_dir)
     where = f"{info.bootstrap} (data: {info.data_dir})"
-    with _quiet(quiet):
+    with quieted(quiet):
         if not info.pid:
             (info.data_dir / PID_FILE).unlink(missing_ok=True)
-            _say(f"no Kafka broker started by ops/kafka runs on {where}; nothing to stop")
+            say(f"no Kafka broker started by ops/kafka runs on {where}; nothing to stop")
             return False
         how = "stopped"
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
@@ -469,7 +340,7 @@ def down(
                 break
             how = f"killed (no clean exit within {timeout:.0f} s)"
         (info.data_dir / PID_FILE).unlink(missing_ok=True)
-        _say(f"{how} Kafka broker pid {info.pid} on {where}")
+        say(f"{how} Kafka broker pid {info.pid} on {where}")
         return True
 
 
