@@ -207,7 +207,7 @@ class Shoal:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
         env.update(
             SHOAL_BROKER=self.broker,
-            SHOAL_METRICS_PORT="0",
+            SHOAL_WEB_PORT="0",
             SHOAL_LOG_LEVEL="info",
             BENCH_APP_ID=group,
             BENCH_IN=source,

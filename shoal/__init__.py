@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid as _uuid
 
-from shoal import cli
+from shoal import cli, web
 from shoal.app import App
 from shoal.exceptions import (
     AskTimeoutError,
@@ -76,4 +76,5 @@ __all__ = [
     "__version__",
     "cli",
     "uuid",
+    "web",
 ]

@@ -17,13 +17,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from importlib.metadata import entry_points
 from typing import Any
 
-from shoal import metrics
 from shoal.cli import AppCommand, ClickDecorator
 from shoal.config import Settings, load_settings, warn_ignored
 from shoal.kafka.admin import TopicSpec
-from shoal.kafka.metadata import agent_record, metadata_topic, metadata_topic_spec
+from shoal.kafka.metadata import agent_record, metadata_topic, metadata_topic_spec, table_record
 from shoal.processing.agents import Agent, AgentFun, Sink, qualified_name
 from shoal.processing.channels import Channel
+from shoal.processing.reporting import report_metrics
 from shoal.processing.services import Service
 from shoal.processing.signals import Signal
 from shoal.processing.timers import Crontab, Timer, TimerFun, zone
@@ -32,8 +32,10 @@ from shoal.runtime.committer import CommitTarget
 from shoal.runtime.conductor import Conductor
 from shoal.runtime.rebalances import Change
 from shoal.runtime.runtime import Runtime
-from shoal.tables import GlobalTable, SetGlobalTable, SetTable, Table, TableManager
+from shoal.tables import Collection, GlobalTable, SetGlobalTable, SetTable, Table, TableManager
 from shoal.types import TP, TopicPartition
+from shoal.web.routes import Page, make_page, route
+from shoal.web.views import View
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class App:
         #: ``@app.command``s by their command-line name.
         self.commands: dict[str, type[AppCommand]] = {}
         self._services: list[type[Service] | Service] = []
+        #: ``@app.page``s: served by each host's web server (shoal.supervisor.web).
+        self.pages: list[Page] = []
         self._running_services: list[Service] = []
         #: Everything that runs what is declared here (see shoal.runtime.runtime).
         self.runtime = Runtime(self.conf, id)
@@ -214,6 +218,48 @@ class App:
         """A table of sets that every worker holds whole."""
         return SetGlobalTable(self.tables, name, **options)
 
+    def page(
+        self,
+        path: str,
+        *,
+        base: type[View] = View,
+        cors_options: Any = None,
+        name: str | None = None,
+    ) -> Callable[[Any], type[View]]:
+        """A web page at ``path`` (``'/count/{word}/'``): a View subclass, or an
+        ``async def f(web, request, **params)`` answering GET (see docs/web.md)."""
+
+        def decorate(fun: Any) -> type[View]:
+            page = make_page(path, fun, base, name)
+            self.pages.append(page)
+            return page.view
+
+        return decorate
+
+    def table_route(
+        self,
+        table: Collection,
+        shard_param: str | None = None,
+        *,
+        query_param: str | None = None,
+        match_info: str | None = None,
+        exact_key: str | None = None,
+    ) -> Callable[[Any], Any]:
+        """Answer a view method in the worker that owns the request's key of ``table``."""
+        return route(table, "table", shard_param, query_param, match_info, exact_key)
+
+    def topic_route(
+        self,
+        topic: Topic,
+        shard_param: str | None = None,
+        *,
+        query_param: str | None = None,
+        match_info: str | None = None,
+        exact_key: str | None = None,
+    ) -> Callable[[Any], Any]:
+        """Answer a view method in the worker that owns the key's partition of ``topic``."""
+        return route(topic, "topic", shard_param, query_param, match_info, exact_key)
+
     def task(self, fun: TaskFun | None = None) -> Any:
         """Run a coroutine function when the app starts: ``@app.task()`` or ``@app.task``.
         A task that takes one argument is given the app."""
@@ -269,12 +315,14 @@ class App:
             runtime.state = self.tables
             await self.tables.start()
         # Tell clients which agents run here and how to talk to them, before we say we
-        # started (agents on in-memory channels cannot be reached from outside).
+        # started (agents on in-memory channels cannot be reached from outside), and tables.
         producer = runtime.producers.main()
         remote = [agent for agent in self.agents.values() if isinstance(agent.channel, Topic)]
         for agent in remote:
             producer.send_soon(metadata_topic(self.id), *agent_record(agent.info()))
-        if remote:
+        for table in self.tables.values():  # and how to find a key of each table
+            producer.send_soon(metadata_topic(self.id), *table_record(table.info()))
+        if remote or self.tables.tables:
             await producer.barrier()
         # Agents subscribe their inboxes before the consumer joins the group.
         for agent in self.agents.values():
@@ -295,7 +343,7 @@ class App:
             await asyncio.sleep(0)
         # The consumer (which declares the topics subscribed since): events flow.
         await runtime.fetch(commit_target)
-        runtime.tasks.spawn(self._record_metrics(), name="metrics")
+        runtime.tasks.spawn(report_metrics(self.agents, runtime), name="metrics")
         # Then, as in Faust: timers and crontabs, then services.
         default_tz = self.conf.tzinfo
         for timer in self.timers:
@@ -314,24 +362,6 @@ class App:
             ", ".join(self.agents) or "none",
             ", ".join(runtime.subscriptions.topic_names()) or "none",
         )
-
-    async def _record_metrics(self, every: float = 1.0) -> None:
-        """Hand what the per-event path counted to the metrics, once a second."""
-        while True:
-            await asyncio.sleep(every)  # the flush period
-            record = metrics.record
-            for agent in self.agents.values():
-                stats = agent.stats
-                if stats.processed > stats.reported:
-                    topic = agent.channel.get_topic_name()
-                    record.events_processed(agent.name, topic, stats.processed - stats.reported)
-                    stats.reported = stats.processed
-                samples, stats.samples = stats.samples, []
-                for seconds in samples:
-                    record.processing_time(agent.name, seconds)
-            for (owner, _topic), inbox in self.runtime.subscriptions.owned_inboxes().items():
-                record.inbox_events(owner, inbox.size)
-            record.asks_pending(self.runtime.asker.pending)
 
     async def wait_stopped(self) -> None:
         await self.runtime.wait_stopped()

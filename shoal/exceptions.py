@@ -47,6 +47,11 @@ class AskTimeoutError(ShoalError, TimeoutError):
     """No reply arrived for an ``ask`` within its timeout."""
 
 
+class TableLookupError(ShoalError):
+    """A table's value could not be read from its cluster (no table of that name, or no host
+    answered within the timeout)."""
+
+
 class RemoteAgentError(ShoalError):
     """The agent that handled an ``ask`` raised; carries the remote type and message."""
 

@@ -29,7 +29,7 @@ def numbers_env(bootstrap: str, unique: str, partitions: int = 4) -> dict[str, s
         NUMBERS_OUT=f"{unique}-out",
         NUMBERS_PARTITIONS=str(partitions),
         PYTHONPATH=str(ROOT),
-        SHOAL_METRICS_PORT="0",  # parallel tests: each supervisor picks a free port
+        SHOAL_WEB_PORT="0",  # parallel tests: each supervisor picks a free port
     )
     return env
 
@@ -64,6 +64,15 @@ class Clusterctl:
             if match:
                 pids[int(match[1])] = int(match[2])
         return pids
+
+    def web_url(self, timeout: float = 60.0) -> str:
+        """The host's web endpoint (``http://127.0.0.1:PORT``), from its log."""
+        self.wait_for("web endpoint on", timeout)
+        return next(
+            m.group(1)
+            for line in self.lines
+            if (m := re.search(r"web endpoint on (http://\S+?): /metrics", line))
+        )
 
     def log(self, last: int = 40) -> str:
         return "".join(self.lines[-last:])

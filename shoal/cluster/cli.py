@@ -133,9 +133,11 @@ def up(obj: CliContext, workers: int | None) -> None:
     everything gracefully on SIGTERM/SIGINT (a second SIGINT exits at once). A worker that
     keeps crashing is restarted with a growing delay (up to worker_restart_backoff_max);
     its siblings run on. A broker outage is waited out. Run it on more hosts (or twice on
-    one machine, each with its own metrics_port) to split the partitions between
-    supervisors. On http://metrics_host:metrics_port: /metrics, /status (JSON),
-    /livez and /readyz (ready once every worker runs and none recovers its tables).
+    one machine, each with its own web_port) to split the partitions between
+    supervisors. On http://web_bind:web_port (127.0.0.1:6066): /metrics, /status (JSON),
+    /livez, /readyz (ready once every worker runs and none recovers its tables), /router,
+    /table/NAME/KEY and the app's pages, each request answered by the worker that owns
+    its key, on this host or another (docs/web.md).
 
     \b
     Exit codes:

@@ -9,6 +9,7 @@
 
     with SyncClient("agent-example", broker="kafka://localhost:9092") as client:
         client.ask("adding", {"a": 1, "b": 2})      # for scripts and non-async web handlers
+        client.table("word_counts")["hello"]        # a table's value, from its owner
 
 Agents are found by their full name or function name in the descriptions the cluster's
 workers publish on the app's metadata topic; values may be Records, dicts or anything JSON
@@ -22,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
+import aiohttp
+
 from shoal.cluster.remote import RemoteAgent
+from shoal.cluster.tables import RemoteTable
 from shoal.config import load_settings
 from shoal.exceptions import AgentError, AskTimeoutError, BrokerError
 from shoal.kafka.clients import producer_config
@@ -56,6 +60,7 @@ class Client:
         self._asker = Asker(self.conf, app_id, self._ensure_producer)
         self._handles: dict[str, RemoteAgent] = {}
         self._metadata: Metadata | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -75,6 +80,9 @@ class Client:
         """Delete this client's reply topic and deliver what is queued, waiting at most
         ``timeout`` seconds for the broker."""
         await self._asker.close(timeout)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._producer is not None:
             await asyncio.to_thread(self._producer.stop, timeout)
             self._producer = None
@@ -86,6 +94,24 @@ class Client:
                 read_metadata, self.conf.bootstrap_servers, self.app_id, timeout
             )
         return dict(self._metadata.agents)
+
+    def table(self, name: str, *, timeout: float | None = None) -> RemoteTable:
+        """Table ``name`` of the cluster: ``await client.table('counts')['hello']`` reads a
+        key from the worker that holds it, through the hosts' web endpoints (see
+        :mod:`shoal.cluster.tables`); KeyError for a key the table does not have."""
+        return RemoteTable(
+            name, self._read_metadata, self._session, timeout or self.conf.ask_timeout
+        )
+
+    async def _read_metadata(self, refresh: bool) -> Metadata:
+        await self.agents(refresh=refresh)
+        assert self._metadata is not None
+        return self._metadata
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
 
     async def agent(self, name: str, *, timeout: float | None = None) -> RemoteAgent:
         """A handle to agent ``name`` (full or function name). An agent that is not
@@ -232,6 +258,10 @@ class SyncClient:
 
         return self._run(collect())
 
+    def table(self, name: str, *, timeout: float | None = None) -> SyncTable:
+        """Table ``name``: ``client.table('counts')['hello']``."""
+        return SyncTable(self._client.table(name, timeout=timeout), self._run)
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
@@ -239,3 +269,17 @@ class SyncClient:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+class SyncTable:
+    """A :class:`~shoal.cluster.tables.RemoteTable`, blocking."""
+
+    def __init__(self, table: RemoteTable, run: Callable[[Coroutine[Any, Any, Any]], Any]) -> None:
+        self._table = table
+        self._run = run
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._run(self._table.lookup(key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self._run(self._table.get(key, default))

@@ -15,7 +15,7 @@ from shoal.config import parsers as p
 from shoal.config.faust import CLASS_SETTINGS
 
 TABLES = "no effect in shoal's tables"
-WEB = "web views are not built yet"
+WEB = "no effect in shoal's web server"
 NO_EFFECT = "no effect in shoal"
 CLASSES = "no effect in shoal: its classes cannot be replaced"
 API_VERSION = "no effect in shoal: librdkafka negotiates API versions with the broker"
@@ -62,21 +62,14 @@ class FaustOnlySettings:
     table_standby_replicas: int = 1
     cache: str = "memory://"
     web: str = "aiohttp://"
-    web_bind: str = "0.0.0.0"
     web_application_options: dict[str, Any] | None = None
     web_cors_options: dict[str, Any] | None = None
-    web_enabled: bool = True
     web_stats_enabled: bool = False
     web_graph_enabled: bool = False
-    web_router_enabled: bool = True
-    web_tables_enabled: bool = True
     web_metrics_enabled: bool = False
-    web_host: str | None = None  # Faust: this host's name
     web_in_thread: bool = False
-    web_port: int = 6066
     web_ssl_context: Any = None
     web_transport: str = "tcp://"
-    canonical_url: str | None = None  # Faust: 'http://{web_host}:{web_port}'
     worker_redirect_stdouts: bool = True
     worker_redirect_stdouts_level: str = "WARN"
     Agent: Any = None
@@ -189,23 +182,20 @@ ACCEPTED: dict[str, Accepted] = {
         p.integer(0), f"{NO_EFFECT}: windowed tables iterate their stores"
     ),
     "table_standby_replicas": Accepted(p.integer(0), None),
-    "cache": Accepted(p.url, WEB, "memory://"),
-    "web": Accepted(p.url, WEB),
-    "web_bind": Accepted(p.text, WEB),
+    "cache": Accepted(p.url, f"{NO_EFFECT}: no web view cache", "memory://"),
+    "web": Accepted(p.url, f"{NO_EFFECT}: the web server is aiohttp's", "aiohttp://"),
     "web_application_options": Accepted(p.optional(p.mapping), WEB),
     "web_cors_options": Accepted(p.optional(p.mapping), WEB),
-    "web_enabled": Accepted(p.boolean, WEB, False),
     "web_stats_enabled": Accepted(p.boolean, WEB, False),
     "web_graph_enabled": Accepted(p.boolean, WEB, False),
-    "web_router_enabled": Accepted(p.boolean, WEB, False),
-    "web_tables_enabled": Accepted(p.boolean, WEB, False),
-    "web_metrics_enabled": Accepted(p.boolean, WEB, False),
-    "web_host": Accepted(p.optional(p.text), WEB),
-    "web_in_thread": Accepted(p.boolean, WEB),
-    "web_port": Accepted(p.port(1), WEB),
+    "web_metrics_enabled": Accepted(
+        p.boolean, f"{NO_EFFECT}: /metrics is served while metrics_enabled", False
+    ),
+    "web_in_thread": Accepted(
+        p.boolean, f"{NO_EFFECT}: the host's web server always runs in a thread of its own"
+    ),
     "web_ssl_context": Accepted(p.anything, WEB),
     "web_transport": Accepted(p.url, WEB),
-    "canonical_url": Accepted(p.optional(p.url), WEB),
     "worker_redirect_stdouts": Accepted(p.boolean, NO_EFFECT),
     "worker_redirect_stdouts_level": Accepted(p.severity, NO_EFFECT),
     **{name: Accepted(p.symbol, CLASSES, None) for name in CLASS_SETTINGS},

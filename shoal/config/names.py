@@ -92,8 +92,13 @@ PARSERS: dict[str, p.Parser[Any]] = {
     "log_level": p.choice(*_LOG_LEVELS),
     "log_format": p.choice("text", "json"),
     "metrics_enabled": p.boolean,
-    "metrics_host": p.host,
-    "metrics_port": p.port(0),
+    "web_enabled": p.boolean,
+    "web_bind": p.host,
+    "web_port": p.port(0),
+    "web_host": p.optional(p.host),
+    "canonical_url": p.optional(p.url),
+    "web_router_enabled": p.boolean,
+    "web_tables_enabled": p.boolean,
     "workers": p.integer(1),
     "worker_heartbeat_interval": _SECONDS,
     "worker_stall_timeout": _SECONDS,
@@ -111,9 +116,12 @@ ALIASES: dict[str, tuple[str, p.Parser[Any]]] = {
     "broker_max_poll_records": ("consumer_max_batch", p.integer(1)),
 }
 
+#: shoal's own old names: the host's one web server serves /metrics and the app's pages.
+RENAMED: dict[str, str] = {"metrics_host": "web_bind", "metrics_port": "web_port"}
+
 #: Every setting name accepted (Faust's old names aside).
 SETTING_NAMES: tuple[str, ...] = (*PARSERS, *ALIASES)
-_BY_FOLDED = {name.lower(): name for name in (*SETTING_NAMES, *FAUST_COMPAT)}
+_BY_FOLDED = {name.lower(): name for name in (*SETTING_NAMES, *FAUST_COMPAT, *RENAMED)}
 
 assert set(FAUST_NAMES) <= set(SETTING_NAMES) | set(FAUST_COMPAT), "every Faust name is accepted"
 
@@ -134,9 +142,9 @@ def field_name(name: str) -> str:
 
 
 def canonical(key: str, source: str) -> str:
-    """The setting ``key`` names; Faust's old names warn, as in Faust."""
-    if key in FAUST_COMPAT:
-        new = FAUST_COMPAT[key]
+    """The setting ``key`` names; Faust's old names (and shoal's) warn, as in Faust."""
+    if key in FAUST_COMPAT or key in RENAMED:
+        new = FAUST_COMPAT.get(key) or RENAMED[key]
         warnings.warn(
             f"setting {key!r} (from {source}) is deprecated: use {new!r}",
             FutureWarning,

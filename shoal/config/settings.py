@@ -14,6 +14,7 @@ is :mod:`shoal.config.loading`.
 from __future__ import annotations
 
 import logging
+import socket
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -79,8 +80,13 @@ class Settings(FaustOnlySettings):
     log_level: str = "info"
     log_format: str = "text"
     metrics_enabled: bool = True
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 6066
+    web_enabled: bool = True
+    web_bind: str = "127.0.0.1"
+    web_port: int = 6066
+    web_host: str | None = None
+    canonical_url: str | None = None
+    web_router_enabled: bool = True
+    web_tables_enabled: bool = True
     workers: int = 1
     worker_heartbeat_interval: float = 1.0
     worker_stall_timeout: float = 15.0
@@ -177,6 +183,20 @@ class Settings(FaustOnlySettings):
     def producer_bootstrap_servers(self) -> str:
         """``broker_producer`` if set, else ``broker``."""
         return ",".join(self.broker_producer or self.broker)
+
+    def web_url(self, port: int | None = None) -> str:
+        """The URL other hosts and clients reach this host's web server at: ``canonical_url``,
+        else ``http://{web_host}:{web_port}`` (``web_host``: ``web_bind`` unless that is a
+        wildcard address, then this machine's host name); ``port``: the port bound, when
+        ``web_port`` is 0."""
+        if self.canonical_url:
+            return self.canonical_url.rstrip("/")
+        host = self.web_host
+        if host is None:
+            host = socket.gethostname() if self.web_bind in ("0.0.0.0", "::", "") else self.web_bind
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port or self.web_port}"
 
     @property
     def dead_letter_topic_name(self) -> str:

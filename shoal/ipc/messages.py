@@ -7,9 +7,10 @@ malformed or unknown frame is rejected at the door, not deep in a handler.
 Start: the worker says :class:`Hello`; the supervisor answers :class:`Welcome` (the host's
 reply topic); the worker starts the app and says :class:`Ready` (the topics it reads).
 Then the worker sends :class:`Heartbeat`, :class:`Offsets` (to commit), :class:`Revoked`
-(final offsets) and :class:`Reply` (for another worker of the host); the supervisor sends
-:class:`Assign`, :class:`Revoke`, :class:`Committed`, :class:`Reply` (to one of the worker's
-asks) and :class:`Stop`. On the control socket: :class:`Scale`, answered :class:`Scaling` or
+(final offsets), :class:`Reply` (for another worker of the host) and :class:`WebResponse`;
+the supervisor sends :class:`Assign`, :class:`Revoke`, :class:`Committed`, :class:`Reply` (to
+one of the worker's asks), :class:`WebRequest` (an HTTP request the worker answers) and
+:class:`Stop`. On the control socket: :class:`Scale`, answered :class:`Scaling` or
 :class:`Refused`.
 
 Partitions travel as ``(topic, partition)`` pairs and offsets as ``(topic, partition,
@@ -97,6 +98,30 @@ class Reply(Message, tag="reply", frozen=True):
     route: str | None = None
 
 
+class WebRequest(Message, tag="web", frozen=True):
+    """An HTTP request for a worker to answer (a page of the app, or a built-in view)."""
+
+    id: int
+    #: The page's name, or a built-in view's (``"shoal:table"``).
+    page: str
+    method: str
+    path: str
+    query_string: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    match_info: dict[str, str]
+    #: The partition the request was routed by (None: any worker may answer).
+    partition: int | None = None
+
+
+class WebResponse(Message, tag="webr", frozen=True):
+    id: int
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+
+
 class Stop(Message, tag="stop", frozen=True):
     pass
 
@@ -128,6 +153,8 @@ AnyMessage = (
     | Revoke
     | Revoked
     | Reply
+    | WebRequest
+    | WebResponse
     | Stop
     | Scale
     | Scaling

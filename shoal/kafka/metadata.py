@@ -4,13 +4,16 @@ Records keyed ``agent:<name>`` describe an agent (its topic, serializers, value 
 schema, concurrency), so a client needs only the app id and a broker to talk to it. Records
 keyed ``reply:<topic>`` say that a reply topic's owner is alive (rewritten every minute,
 deleted on a clean close): ``clusterctl clean`` removes reply topics whose owner stopped
-saying so.
+saying so. Records keyed ``table:<name>`` describe a table (how its keys are partitioned), and
+``host:<id>`` a supervisor: its web address and the partitions its workers own (rewritten on
+each rebalance and every few seconds, deleted when it stops), so any host or client can find
+the owner of a key.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import confluent_kafka
@@ -29,6 +32,12 @@ _NO_TOPIC = (
 
 AGENT_PREFIX = "agent:"
 REPLY_PREFIX = "reply:"
+TABLE_PREFIX = "table:"
+HOST_PREFIX = "host:"
+#: How often a host rewrites its record though nothing changed (seconds).
+HOST_EVERY = 5.0
+#: A host record older than this is from a host that stopped without saying so (killed).
+HOST_STALE_AFTER = 4 * HOST_EVERY
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -63,6 +72,34 @@ class AgentInfo:
         return self.name.rsplit(".", 1)[-1]
 
 
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """A table as a router sees it: where a key of it lives."""
+
+    name: str
+    partitions: int
+    #: How keys are encoded to find their partition (the serializer of the events' keys).
+    key_serializer: str
+    #: ``int``, ``float``, ``bool``, ``str`` or None: what a key given as text is turned into.
+    key_type: str | None
+    is_global: bool = False
+    windowed: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HostInfo:
+    """A supervisor as a router sees it."""
+
+    id: str
+    url: str
+    #: The partition numbers its workers own (every topic's partition N goes together).
+    partitions: list[int]
+    #: When it said so (its clock, seconds since the epoch): the newest claim wins.
+    at: float
+    workers: int = 0
+
+
 def agent_record(info: AgentInfo) -> tuple[bytes, bytes]:
     return (AGENT_PREFIX + info.name).encode(), _encode(info)
 
@@ -75,10 +112,61 @@ def reply_gone_record(reply_topic: str) -> tuple[bytes, None]:
     return (REPLY_PREFIX + reply_topic).encode(), None
 
 
+def table_record(info: TableInfo) -> tuple[bytes, bytes]:
+    return (TABLE_PREFIX + info.name).encode(), _encode(info)
+
+
+def host_record(info: HostInfo) -> tuple[bytes, bytes]:
+    return (HOST_PREFIX + info.id).encode(), _encode(info)
+
+
+def host_gone_record(host_id: str) -> tuple[bytes, None]:
+    return (HOST_PREFIX + host_id).encode(), None
+
+
 @dataclass
 class Metadata:
-    agents: dict[str, AgentInfo]
-    reply_alive_at: dict[str, float]
+    agents: dict[str, AgentInfo] = field(default_factory=dict)
+    reply_alive_at: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, TableInfo] = field(default_factory=dict)
+    hosts: dict[str, HostInfo] = field(default_factory=dict)
+
+    def live_hosts(self, exclude: str | None = None) -> list[HostInfo]:
+        """The hosts whose records are current, but ``exclude``."""
+        now = time.time()
+        return [
+            h for h in self.hosts.values() if h.id != exclude and now - h.at <= HOST_STALE_AFTER
+        ]
+
+    def owner(self, partition: int, exclude: str | None = None) -> HostInfo | None:
+        """The live host that claimed ``partition`` most recently (None: none does)."""
+        claims = [h for h in self.live_hosts(exclude) if partition in h.partitions]
+        return max(claims, key=lambda h: h.at) if claims else None
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        """One record of the topic (a None value deletes what its key named)."""
+        kinds: tuple[tuple[str, dict[str, Any], type], ...] = (
+            (AGENT_PREFIX, self.agents, AgentInfo),
+            (TABLE_PREFIX, self.tables, TableInfo),
+            (HOST_PREFIX, self.hosts, HostInfo),
+        )
+        for prefix, store, kind in kinds:
+            if key.startswith(prefix):
+                name = key[len(prefix) :]
+                if value is None:
+                    store.pop(name, None)
+                else:
+                    try:
+                        store[name] = msgspec.json.decode(value, type=kind)
+                    except msgspec.DecodeError:  # written by another version: not ours
+                        store.pop(name, None)
+                return
+        if key.startswith(REPLY_PREFIX):
+            reply = key[len(REPLY_PREFIX) :]
+            if value is None:
+                self.reply_alive_at.pop(reply, None)
+            else:
+                self.reply_alive_at[reply] = float(_decode(value).get("alive_at", 0.0))
 
     def find_agent(self, name: str) -> AgentInfo | None:
         """By full name (``examples.agent.adding``) or, when unambiguous, function name."""
@@ -101,8 +189,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
             "enable.partition.eof": True,
         }
     )
-    agents: dict[str, AgentInfo] = {}
-    alive: dict[str, float] = {}
+    metadata = Metadata()
     try:
         part = confluent_kafka.TopicPartition(topic, 0)
         try:
@@ -110,7 +197,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
         except confluent_kafka.KafkaException as exc:
             error = exc.args[0]
             if error.code() in _NO_TOPIC:
-                return Metadata(agents, alive)  # no such topic yet: nothing published
+                return metadata  # no such topic yet: nothing published
             consumer.poll(0)  # serves error_cb: the reason librdkafka saw
             raise BrokerError(
                 f"cannot read the metadata of app {app_id!r} from the broker at {bootstrap} "
@@ -118,7 +205,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
                 f"{clients.describe_unreachable(bootstrap, timeout + 1)}"
             ) from None
         if high <= low:
-            return Metadata(agents, alive)
+            return metadata
         consumer.assign([confluent_kafka.TopicPartition(topic, 0, low)])
         deadline = time.monotonic() + timeout
         position = low
@@ -127,20 +214,7 @@ def read_metadata(bootstrap: str, app_id: str, timeout: float = 10.0) -> Metadat
                 if msg.error() is not None:
                     continue
                 position = int(msg.offset() or 0) + 1
-                key = (msg.key() or b"").decode()
-                value = msg.value()
-                if key.startswith(AGENT_PREFIX):
-                    name = key[len(AGENT_PREFIX) :]
-                    if value is None:
-                        agents.pop(name, None)
-                    else:
-                        agents[name] = msgspec.json.decode(value, type=AgentInfo)
-                elif key.startswith(REPLY_PREFIX):
-                    reply = key[len(REPLY_PREFIX) :]
-                    if value is None:
-                        alive.pop(reply, None)
-                    else:
-                        alive[reply] = float(_decode(value).get("alive_at", 0.0))
+                metadata.apply((msg.key() or b"").decode(errors="replace"), msg.value())
     finally:
         consumer.close()
-    return Metadata(agents, alive)
+    return metadata

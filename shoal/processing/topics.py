@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from shoal.exceptions import DecodeError, EncodeError
 from shoal.kafka.admin import TopicSpec
+from shoal.kafka.partitioner import KeySpace, key_type_name
 from shoal.kafka.producer import RecordMetadata
 from shoal.model import codecs
 from shoal.model.events import Event, Message, Tracker
@@ -87,6 +88,15 @@ class Topic:
 
     def get_topic_name(self) -> str:
         return self.topics[0]
+
+    def keyspace(self) -> KeySpace:
+        """How a key maps to a partition of the (main) topic, as the producer maps it."""
+        return KeySpace(
+            f"topic {self.topics[0]!r}",
+            self.partitions or self._runtime.conf.topic_partitions,
+            self.key_serializer,
+            key_type_name(self.key_type),
+        )
 
     def __str__(self) -> str:
         return self.topics[0]

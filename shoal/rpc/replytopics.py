@@ -13,17 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
-
-import confluent_kafka
 
 from shoal.config import Settings
 from shoal.kafka import admin
 from shoal.kafka.clients import consumer_config
-from shoal.kafka.consumer import fetch
 from shoal.kafka.metadata import (
     metadata_topic,
     metadata_topic_spec,
@@ -31,6 +26,7 @@ from shoal.kafka.metadata import (
     reply_gone_record,
 )
 from shoal.kafka.producer import Producer
+from shoal.kafka.tail import Tail
 
 log = logging.getLogger(__name__)
 
@@ -46,48 +42,6 @@ def reply_topic_name(app_id: str, kind: str = "") -> str:
     return f"{app_id}-reply-{kind}{uuid.uuid4().hex[:16]}"
 
 
-class ReplyConsumer:
-    """The thread that reads a reply topic from its start and hands each reply to
-    ``on_reply`` on the loop."""
-
-    def __init__(self, topic: str, config: dict[str, Any], on_reply: OnReply) -> None:
-        self.topic = topic
-        self._config = {**config, "group.id": topic, "enable.auto.commit": False}
-        self._on_reply = on_reply
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        kafka = confluent_kafka.Consumer(self._config)
-        kafka.assign(
-            [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
-        )
-        self._thread = threading.Thread(
-            target=self._run, args=(kafka, loop), name="shoal-replies", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, kafka: Any, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            while not self._stopping.is_set():
-                for msg in fetch(kafka, 100, 0.1):
-                    if msg.error() is not None:
-                        continue
-                    if loop.is_closed():
-                        return
-                    headers = dict(msg.headers() or ())
-                    loop.call_soon_threadsafe(self._on_reply, headers, msg.value())
-        finally:
-            kafka.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(5.0)
-            self._thread = None
-
-
 class ReplyTopic:
     """A reply topic of this process's own, for its whole life; see the module docstring."""
 
@@ -96,7 +50,9 @@ class ReplyTopic:
         self._app_id = app_id
         self.topic = reply_topic_name(app_id, kind)
         config = consumer_config(conf, f"shoal-{app_id}", self.topic)
-        self._consumer = ReplyConsumer(self.topic, config, on_reply)
+        self._consumer = Tail(
+            self.topic, config, lambda key, headers, value: on_reply(headers, value), name="replies"
+        )
         self._keepalive: asyncio.Task[None] | None = None
         self.opened = False
 

@@ -27,11 +27,14 @@ from shoal.kafka import admin
 from shoal.runtime.tasks import Tasks
 from shoal.supervisor import control, metrics_server, rundir, scaling
 from shoal.supervisor.group import Group
+from shoal.supervisor.hosts import HostDirectory
 from shoal.supervisor.hub import Hub
 from shoal.supervisor.metrics_server import MetricsServer
 from shoal.supervisor.pool import Pool
 from shoal.supervisor.replyhub import ReplyHub
 from shoal.supervisor.status import SupervisorStatus, status_pid, write_status
+from shoal.supervisor.webrouter import WebRouter
+from shoal.supervisor.webviews import AppViews
 from shoal.supervisor.workers import WorkerHandle
 from shoal.worker.process import WorkerOptions, set_title
 
@@ -68,7 +71,10 @@ class Supervisor:
         self.hub = Hub(self.pool, self.group, self.tasks)
         #: The host's reply topic: read here, each reply routed to the worker that asked.
         self.replies = ReplyHub(app.runtime, self.hub.forward_reply)
+        #: The host's web endpoint (/metrics, /status, the app's pages) and its routing.
         self.metrics: MetricsServer | None = None
+        self.hosts = HostDirectory(conf, app.id)
+        self.router = WebRouter(app.id, self.pool, self.group, self.hub, self.hosts)
         self.started_at = time.time()
         self._stop = asyncio.Event()
         self._exit_code = ExitCode.OK
@@ -115,14 +121,23 @@ class Supervisor:
         )
         await self.replies.start()
         self.hub.reply_topic = self.replies.topic
-        if self.conf.metrics_enabled:
+        conf = self.conf
+        metrics_dir = self.files.metrics_dir if conf.metrics_enabled else None
+        if conf.web_enabled:
+            views = AppViews(self.app, self.router, asyncio.get_running_loop())
             self.metrics = metrics_server.start_for_host(
-                self.conf.metrics_host,
-                self.conf.metrics_port,
-                self.files.metrics_dir,
+                conf.web_bind,
+                conf.web_port,
+                metrics_dir,
                 app_id=self.app.id,
+                views=views.add_routes,
             )
             self.pool.metrics = self.group.metrics = self.hub.metrics = self.metrics
+        elif metrics_dir is not None:  # the workers record; nothing serves it
+            metrics.setup_multiprocess(metrics_dir)
+        if self.metrics is not None:
+            producer = await self.app.runtime.producers.ensure()
+            self.hosts.start(conf.web_url(self.metrics.port), producer)
         channel = await asyncio.start_unix_server(self.hub.accept, str(self.files.channel_socket))
         self._servers.append(channel)
         handler = control.handler(self._scale_request)
@@ -144,6 +159,7 @@ class Supervisor:
             self.pool.reap()
             self.pool.kill_stalled()
             await scaling.reconcile(self.pool, self.group, self._stop)
+            self.hosts.update(self.router.owned(), self.pool.size)
             if time.monotonic() >= next_sample:
                 next_sample = time.monotonic() + 1.0
                 await self.pool.sample()
@@ -202,6 +218,7 @@ class Supervisor:
                 )
                 self._exit_code = self._exit_code or ExitCode.FAILED
             await self.group.leave(left())
+        await self.hosts.stop()
         if not await self.pool.stop(deadline):
             self._exit_code = self._exit_code or ExitCode.FAILED  # a worker had to be killed
         for server in self._servers:

@@ -5,16 +5,21 @@ which must match a process this supervisor started), :class:`~shoal.ipc.messages
 (the host's reply topic), :class:`~shoal.ipc.messages.Ready`. A replacement is handed its
 slot's partitions at once. From then on its heartbeats go to its slot, its offsets to the
 group (and the answer back), its final offsets to the revocation that waits for them, and its
-replies for another worker of the host to that worker. Handling a message never waits: a slow
-commit must not hold up an answer to a revocation (the group's callback waits for that
-answer, and commits wait for the callback). A stray connection gets one warning line.
+replies for another worker of the host to that worker, its answers to HTTP requests to the
+request that waits for them (a worker that dies answers them all: no answer). Handling a
+message never waits: a slow commit must not hold up an answer to a revocation (the group's
+callback waits for that answer, and commits wait for the callback). A stray connection gets
+one warning line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+
+import msgspec
 
 from shoal.ipc.link import BadFrame, ChannelClosed, Link
 from shoal.ipc.messages import (
@@ -28,6 +33,8 @@ from shoal.ipc.messages import (
     Reply,
     Revoked,
     Stop,
+    WebRequest,
+    WebResponse,
     Welcome,
     pack_tps,
     unpack_offsets,
@@ -53,6 +60,9 @@ class Hub:
         self.reply_topic = ""
         #: Replies for a worker that is gone (its ask died with it).
         self.late = 0
+        #: HTTP requests handed to a worker, by id: the link they went over, and the answer.
+        self._web: dict[int, tuple[Link, asyncio.Future[WebResponse | None]]] = {}
+        self._web_ids = itertools.count(1)
 
     async def send(self, handle: WorkerHandle, message: Message) -> bool:
         """False when the worker is not connected (it is starting, or gone)."""
@@ -77,6 +87,34 @@ class Hub:
             return
         self._tasks.spawn(self.send(handles[index], Reply(cid, value, error)), name="reply")
 
+    async def web_request(self, handle: WorkerHandle, request: WebRequest) -> WebResponse | None:
+        """Hand an HTTP request to a worker and wait for its answer; None when the worker is
+        not connected, or its connection closes first (it died: the caller answers 503)."""
+        link = handle.link
+        if link is None:
+            return None
+        request = msgspec.structs.replace(request, id=next(self._web_ids))
+        future: asyncio.Future[WebResponse | None] = asyncio.get_running_loop().create_future()
+        self._web[request.id] = (link, future)
+        try:
+            await link.send(request)
+            return await future
+        except ChannelClosed:
+            return None
+        finally:
+            self._web.pop(request.id, None)
+
+    def _web_answered(self, response: WebResponse) -> None:
+        entry = self._web.get(response.id)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(response)
+
+    def _web_lost(self, link: Link) -> None:
+        """A worker's connection closed: what it was asked over it gets no answer."""
+        for sent_over, future in list(self._web.values()):
+            if sent_over is link and not future.done():
+                future.set_result(None)
+
     async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = Link(reader, writer)
         handle: WorkerHandle | None = None
@@ -90,6 +128,7 @@ class Hub:
             pass
         finally:
             link.close()
+            self._web_lost(link)
             if handle is not None and handle.link is link:
                 handle.link = None
             self._group.abandon(link)
@@ -136,6 +175,8 @@ class Hub:
                 self._group.revoked(request, unpack_offsets(offsets))
             case Reply(cid=cid, value=value, error=error, route=route) if route is not None:
                 self.forward_reply(route, cid, value, error)
+            case WebResponse():
+                self._web_answered(message)
             case _:
                 log.warning("worker %d sent an unexpected %r", handle.index, message)
 

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from shoal import metrics
 from shoal.supervisor.status import SupervisorStatus
-from shoal.supervisor.web import HostWeb
+from shoal.supervisor.web import AddRoutes, HostWeb
 from shoal.types import TP
 
 if TYPE_CHECKING:
@@ -200,14 +200,22 @@ class SupervisorMetrics(Collector):
 class MetricsServer:
     """``/metrics`` of this host over HTTP, from a daemon thread."""
 
-    def __init__(self, host: str, port: int, path: str | Path | None, *, app_id: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        path: str | Path | None,
+        *,
+        app_id: str,
+        views: AddRoutes | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.supervisor = SupervisorMetrics(app_id)
         self.registry.register(self.supervisor)
         self.path = Path(path) if path is not None else None
         if self.path is not None:
             self.registry.register(metrics.multiprocess_collector(self.path))
-        self.web = HostWeb(host, port, self.registry)
+        self.web = HostWeb(host, port, self.registry, views)
         self.host = host
         self.port = port
 
@@ -232,25 +240,34 @@ class MetricsServer:
         self.web.stop()
 
 
-def start_for_host(host: str, port: int, path: Path, *, app_id: str) -> MetricsServer | None:
-    """The supervisor's /metrics, before any worker starts (they inherit its directory).
+def start_for_host(
+    host: str, port: int, path: Path | None, *, app_id: str, views: AddRoutes | None = None
+) -> MetricsServer | None:
+    """The host's web server, before any worker starts (they inherit the metrics directory,
+    ``path``; None: metrics are off).
 
     A port in use is logged and None returned: the cluster runs on without the endpoint,
-    since metrics matter, but not more than processing the events."""
-    metrics.setup_multiprocess(path)
+    since metrics and views matter, but not more than processing the events."""
+    if path is not None:
+        metrics.setup_multiprocess(path)
+    server = MetricsServer(host, port, path, app_id=app_id, views=views)
     try:
-        server = start(host, port, path, app_id=app_id)
+        server.start()
     except OSError as exc:
         log.error(
-            "cannot serve metrics on %s:%d (%s): running without /metrics; set "
-            "metrics_port to a free port (0 picks one) or metrics_enabled = false",
+            "cannot serve the host's web endpoint on %s:%d (%s): running without /metrics "
+            "and the app's pages; set web_port to a free port (0 picks one) or "
+            "web_enabled = false",
             host,
             port,
             exc,
         )
         return None
-    log.info("metrics on %s", server.url)
-    log.info("status, liveness and readiness on %s/status, /livez, /readyz", server.web.url)
+    log.info(
+        "web endpoint on %s: /metrics, /status, /livez, /readyz%s",
+        server.web.url,
+        ", /router, /table and the app's pages" if views is not None else "",
+    )
     return server
 
 

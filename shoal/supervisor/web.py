@@ -8,7 +8,9 @@ for the supervisor's loop, and a busy loop never delays them. What it serves:
 - ``/livez``: 200 while the supervisor's loop has ticked in the last ``LIVE_WITHIN`` seconds
   (a process manager or a Kubernetes liveness probe restarts it otherwise);
 - ``/readyz``: 200 once every worker runs and none is recovering its tables; else 503 with
-  ``Retry-After`` and the reasons.
+  ``Retry-After`` and the reasons;
+- the app's pages and the built-in ``/table`` and ``/router`` views
+  (:mod:`shoal.supervisor.webviews`), each request answered by the worker that owns its key.
 
 The supervisor hands in each second's status with :meth:`HostWeb.publish` (a reference
 swap: the server thread reads whichever status was published last).
@@ -20,6 +22,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,12 +31,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from shoal.supervisor.status import SupervisorStatus
 
+#: Adds more routes (the app's pages: shoal.supervisor.webviews) and returns their paths.
+AddRoutes = Callable[[web.Application], list[str]]
+ROUTES = web.AppKey("routes", list[str])
+
 log = logging.getLogger(__name__)
 
 #: /livez fails when the supervisor's loop has published nothing for this long (seconds).
 LIVE_WITHIN = 10.0
 #: What /readyz asks a prober to wait before it asks again (seconds).
 RETRY_AFTER = 2
+BUILT_IN = ["/metrics", "/status", "/livez", "/readyz"]
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -66,10 +74,13 @@ def readiness(status: SupervisorStatus | None) -> list[str]:
 class HostWeb:
     """The server and its thread; :meth:`start` binds (port 0: any free one)."""
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, views: AddRoutes | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self._registry = registry
+        self._views = views
         self._status: SupervisorStatus | None = None
         self._published = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +122,8 @@ class HostWeb:
         app.router.add_get("/status", self._status_view)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
+        paths = self._views(app) if self._views is not None else []
+        app[ROUTES] = [*BUILT_IN, *paths]
         return app
 
     # -- running -----------------------------------------------------------------------------
@@ -174,17 +187,25 @@ def _retry() -> dict[str, str]:
 
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A wrong path or method gets a JSON error naming what exists, not an HTML page."""
+    """A wrong path or method gets a JSON error naming what exists, not an HTML page; a bug
+    of ours a 500 naming it (and its traceback in the log)."""
     try:
         response: web.StreamResponse = await handler(request)
         return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return _json(
-            {
-                "error": f"{exc.reason}: {request.method} {request.path}",
-                "routes": ["/metrics", "/status", "/livez", "/readyz"],
-            },
-            exc.status,
-        )
+    except Exception as exc:
+        if isinstance(exc, web.HTTPException):
+            return _http_error(request, exc)
+        log.exception("the web server failed on %s %s", request.method, request.path)
+        return _json({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.StreamResponse:
+    if exc.status < 400:
+        raise exc
+    return _json(
+        {
+            "error": f"{exc.reason}: {request.method} {request.path}",
+            "routes": request.app.get(ROUTES, BUILT_IN),
+        },
+        exc.status,
+    )

@@ -37,6 +37,7 @@ from shoal.tables.table import Collection
 from shoal.types import TP
 
 if TYPE_CHECKING:
+    from shoal.config import Settings
     from shoal.runtime.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class TableManager:
     @property
     def app_id(self) -> str:
         return self._runtime.app_id
+
+    @property
+    def conf(self) -> Settings:
+        return self._runtime.conf
 
     # Faust's app.tables is a mapping of the tables by name.
     def __getitem__(self, name: str) -> Collection:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+from shoal.kafka.metadata import TableInfo
+from shoal.kafka.partitioner import KeySpace, key_type_name
 from shoal.model import codecs
 from shoal.runtime import context
 from shoal.tables.ansitable import draw
@@ -35,6 +37,9 @@ class TableHost(Protocol):
 
     @property
     def app_id(self) -> str: ...
+
+    @property
+    def conf(self) -> Any: ...
 
     started: bool
 
@@ -110,6 +115,8 @@ class Collection:
         self._on_window_close = on_window_close
         #: Faust options shoal accepts and has no use for (use_partitioner, extra_topic_configs...).
         self.options = options
+        #: How the keys of the table's events are encoded: what finds a key's partition.
+        self._events_key_serializer = key_serializer
         self.key_serializer = key_serializer or ("raw" if key_type is bytes else "json")
         self.value_serializer = value_serializer or ("raw" if value_type is bytes else "json")
         self._encode_key = codecs.make_encoder(self.key_serializer, key_type)
@@ -149,6 +156,32 @@ class Collection:
 
     def __hash__(self) -> int:
         return id(self)
+
+    # -- where a key lives (web views, shoal.web.routes) --------------------------------------
+
+    def keyspace(self) -> KeySpace:
+        """How a key maps to its partition: as the events that write it are partitioned, by
+        their key encoded with the table's ``key_serializer`` if given, else the app's."""
+        conf = self._manager.conf
+        return KeySpace(
+            f"table {self.name!r}",
+            self.partitions or conf.topic_partitions,
+            self._events_key_serializer or conf.key_serializer,
+            key_type_name(self.key_type),
+        )
+
+    def info(self) -> TableInfo:
+        """The table as routers and clients see it (published on the metadata topic)."""
+        space = self.keyspace()
+        return TableInfo(
+            self.name,
+            space.partitions,
+            str(space.key_serializer),
+            space.key_type,
+            is_global=self.is_global,
+            windowed=self.window is not None,
+            help=self.help,
+        )
 
     # -- codecs ------------------------------------------------------------------------------
 

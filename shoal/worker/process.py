@@ -40,6 +40,7 @@ from shoal.ipc.messages import (
     Revoked,
     Standby,
     Stop,
+    WebRequest,
     Welcome,
     pack_offsets,
     pack_tps,
@@ -47,6 +48,7 @@ from shoal.ipc.messages import (
 from shoal.kafka import admin
 from shoal.runtime.tasks import Tasks
 from shoal.types import TP
+from shoal.worker import web
 from shoal.worker.loader import load_app
 
 log = logging.getLogger(__name__)
@@ -210,10 +212,18 @@ class WorkerSession:
                     future = self._commits.pop(request, None)
                     if future is not None and not future.done():
                         future.set_result(ok)
+                case WebRequest():
+                    self._tasks.spawn(self._answer(link, message), name="web")
                 case Stop():
                     runtime.request_stop()
                 case _:
                     log.warning("worker %d: unexpected %r", self.index, message)
+
+    async def _answer(self, link: Link, request: WebRequest) -> None:
+        """An HTTP request the supervisor handed over (shoal.worker.web)."""
+        response = await web.answer(self.app, request)
+        with contextlib.suppress(ChannelClosed):
+            await link.send(response)
 
     def _reply_to_neighbour(self, route: str, cid: str, value: bytes, error: bytes | None) -> None:
         """A reply for another worker of this host: over the channel, not through Kafka."""

@@ -387,7 +387,7 @@ class Scene:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SHOAL_", "CHAOS_"))}
         self.env.update(
             SHOAL_BROKER=f"kafka://{broker.bootstrap}",
-            SHOAL_METRICS_PORT="0",
+            SHOAL_WEB_PORT="0",
             CHAOS_APP_ID=self.app_id,
             CHAOS_IN=self.in_topic,
             CHAOS_OUT=self.out_topic,

@@ -54,7 +54,7 @@ def test_workers_killed_under_load_are_replaced_fast_and_lose_nothing(
 ) -> None:
     workers, partitions, total, kills = 2, 8, 30_000, 4
     env = numbers_env(kafka_bootstrap, unique, partitions=partitions)
-    env["SHOAL_METRICS_PORT"] = "0"  # any free port: other tests may run supervisors too
+    env["SHOAL_WEB_PORT"] = "0"  # any free port: other tests may run supervisors too
     supervisor = Clusterctl(APP, "up", "--workers", str(workers), env=env)
     reader = OutputReader(kafka_bootstrap, env["NUMBERS_OUT"])
     feeder = Feeder(kafka_bootstrap, env["NUMBERS_IN"], total, seconds=15)

@@ -27,7 +27,7 @@ def program_env(bootstrap: str, **extra: str) -> dict[str, str]:
         BROKER_URL=f"kafka://{bootstrap}",
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
-        SHOAL_METRICS_PORT="0",
+        SHOAL_WEB_PORT="0",
         **extra,
     )
     return env

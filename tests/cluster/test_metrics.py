@@ -48,11 +48,7 @@ def test_metrics_add_up_drain_and_survive_a_restart(kafka_bootstrap: str, unique
     reader = OutputReader(kafka_bootstrap, env["NUMBERS_OUT"])
     try:
         supervisor.wait_for("this host owns 4 partitions over 2 workers")
-        url = next(
-            m.group(1)
-            for line in supervisor.lines
-            if (m := re.search(r"metrics on (http://\S+)", line))
-        )
+        url = supervisor.web_url() + "/metrics"
         produce_numbers(kafka_bootstrap, env["NUMBERS_IN"], range(3000))
         reader.read_until(3000, 60)
         wait_until_sync(
@@ -107,12 +103,7 @@ def test_the_host_endpoint_says_status_liveness_and_readiness(
     env = numbers_env(kafka_bootstrap, unique, partitions=4)
     supervisor = Clusterctl("tests.apps.numbers_app", "up", "--workers", "2", env=env)
     try:
-        supervisor.wait_for("status, liveness and readiness on")
-        base = next(
-            m.group(1)
-            for line in supervisor.lines
-            if (m := re.search(r"metrics on (http://\S+)/metrics", line))
-        )
+        base = supervisor.web_url()
 
         def get(path: str) -> tuple[int, dict[str, Any]]:
             try:

@@ -33,3 +33,41 @@ async def count_words(stream):
 async def show():
     """Print the counts this process holds (none: it owns no partitions)."""
     print(word_counts.as_ansitable(title="Word counts"))
+
+
+# -- web views, as the Faust documentation writes them -------------------------------------
+
+
+@app.page("/count/{word}/")
+@app.table_route(table=word_counts, match_info="word")
+async def get_count(web, request, word):
+    """A word's count, answered by the worker that owns the word."""
+    return web.json({"word": word, "count": word_counts[word], "pid": os.getpid()})
+
+
+@app.page("/words/")
+class Words(faust.web.View):
+    """POST {"word": ...} to count a word; GET says which process answered."""
+
+    async def get(self, request):
+        return self.json({"pid": os.getpid()})
+
+    async def post(self, request):
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("word"), str):
+            raise self.ValidationError('expected {"word": "..."}')
+        await words.send(value=body["word"])
+        return self.json({"sent": body["word"]}, status=201)
+
+
+@app.page("/lookup/")
+class Lookup(faust.web.View):
+    @app.table_route(table=word_counts, query_param="word")
+    async def get(self, request):
+        word = request.query["word"]
+        return self.json({"word": word, "count": word_counts[word], "pid": os.getpid()})
+
+
+@app.page("/broken/")
+async def broken(web, request):
+    raise RuntimeError("this page is broken on purpose")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.partitioner import murmur2, partition_for_key, to_positive
+from shoal.kafka.partitioner import murmur2, partition_for_key, to_positive
 
 # apache/kafka clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java, testMurmur2.
 KAFKA_UTILS_TEST = [

@@ -43,7 +43,7 @@ def test_sources_apply_in_order(tmp_path: Path) -> None:
     assert settings.source("topic_partitions") == "environment variable TOPIC_PARTITIONS"
     assert settings.source("ask_timeout") == f"config file {config}"
     assert settings.source("log_level") == "keyword argument"
-    assert settings.source("metrics_port") == "default"
+    assert settings.source("web_port") == "default"
 
 
 def test_the_environment_wins_over_keyword_arguments() -> None:

@@ -57,7 +57,9 @@ def test_assigning_faust_names() -> None:
         conf.default_partitions = 3
     assert conf.topic_partitions == 3
     conf.web_port = 7000
-    assert conf.ignored == [("web_port", "web views are not built yet")]
+    conf.web_transport = "unix://"
+    assert conf.web_port == 7000
+    assert conf.ignored == [("web_transport", "no effect in shoal's web server")]
 
 
 def test_update_changes_all_or_nothing() -> None:

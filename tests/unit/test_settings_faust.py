@@ -75,7 +75,7 @@ def test_a_faust_app_s_typical_settings_load() -> None:
 
 def test_settings_without_effect_are_listed_with_why() -> None:
     settings = load_settings(
-        {"store": "rocksdb://", "web_port": 6067, "debug": True, "reply_create_topic": True},
+        {"store": "rocksdb://", "web_port": 6067, "debug": True, "web_in_thread": True},
         env={"APP_TABLEDIR": "/t", "RECOVERY_CONSISTENCY_CHECK": "false"},
         config_file=False,
     )
@@ -83,7 +83,10 @@ def test_settings_without_effect_are_listed_with_why() -> None:
     assert settings.ignored == [
         ("debug", "no effect in shoal (log_level='debug' logs more)"),
         ("recovery_consistency_check", "no effect in shoal's tables"),
-        ("web_port", "web views are not built yet"),
+        (
+            "web_in_thread",
+            "no effect in shoal: the host's web server always runs in a thread of its own",
+        ),
     ]
 
 
@@ -96,7 +99,7 @@ def test_settings_that_ask_for_what_shoal_does_are_not_listed() -> None:
 
 def test_warn_ignored_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     settings = load_settings(
-        {"store": "rocksdb://", "store_check_exists": True, "web_port": 1},
+        {"store": "rocksdb://", "store_check_exists": True, "web_cors_options": {}},
         env={},
         config_file=False,
     )
@@ -106,7 +109,8 @@ def test_warn_ignored_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
     (record,) = caplog.records
     assert record.getMessage() == (
         "settings accepted for Faust compatibility that do nothing here: "
-        "store_check_exists (no effect in shoal's tables); web_port (web views are not built yet)"
+        "store_check_exists (no effect in shoal's tables); "
+        "web_cors_options (no effect in shoal's web server)"
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="test-ignored"):
