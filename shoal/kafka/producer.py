@@ -42,6 +42,8 @@ class RecordMetadata:
 
 #: How long a produce may wait for room in librdkafka's local queue before giving up.
 QUEUE_FULL_TIMEOUT = 30.0
+#: How long the metadata request that brings a new producer's first connection up may take.
+CONNECT_TIMEOUT = 10.0
 
 
 class DeliveryError(BrokerError):
@@ -107,6 +109,15 @@ class Producer:
         self._thread = threading.Thread(target=self._poll_forever, name="shoal-producer-poll")
         self._thread.daemon = True
         self._thread.start()
+        # An idempotent producer asks for its producer id once a broker connection is up; a
+        # new one has none, and librdkafka tries again only 500 ms later, holding up the
+        # first message (a client's first ask). A metadata request brings a connection up
+        # now, in a thread of its own so that nothing waits for it.
+        threading.Thread(target=self._connect, name="shoal-producer-connect", daemon=True).start()
+
+    def _connect(self) -> None:
+        with contextlib.suppress(Exception):  # a broker that is away: the producer retries
+            self._kafka.list_topics(timeout=CONNECT_TIMEOUT)
 
     def _poll_forever(self) -> None:
         kafka = self._kafka

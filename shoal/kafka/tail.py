@@ -8,6 +8,7 @@ a thread of its own, and each record handed to a callback on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import confluent_kafka
 
 from shoal.kafka.consumer import fetch
+
+#: How long to wait for the partition's leader before assigning it anyway (seconds).
+LEADER_TIMEOUT = 5.0
 
 #: (key, headers, value) of each record, called on the event loop.
 OnRecord = Callable[[bytes | None, dict[str, bytes], bytes | None], None]
@@ -38,9 +42,6 @@ class Tail:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         kafka = confluent_kafka.Consumer(self._config)
-        kafka.assign(
-            [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
-        )
         self._thread = threading.Thread(
             target=self._run, args=(kafka, loop), name=self._name, daemon=True
         )
@@ -48,6 +49,14 @@ class Tail:
 
     def _run(self, kafka: Any, loop: asyncio.AbstractEventLoop) -> None:
         try:
+            # The partition's leader first: assigned before the consumer knows it, librdkafka
+            # asks for the start offset only after a fixed 500 ms (a client's first reply
+            # would wait that long). A broker that is away: assigned anyway, and retried.
+            with contextlib.suppress(confluent_kafka.KafkaException):
+                kafka.list_topics(self.topic, timeout=LEADER_TIMEOUT)
+            kafka.assign(
+                [confluent_kafka.TopicPartition(self.topic, 0, confluent_kafka.OFFSET_BEGINNING)]
+            )
             while not self._stopping.is_set():
                 for msg in fetch(kafka, 100, 0.1):
                     if msg.error() is not None:
