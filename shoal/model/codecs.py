@@ -201,22 +201,34 @@ def _record_dumper(record: RecordMeta, codec: Codec) -> Dumper:
     )
 
 
-def _any_value_dumper(codec: Codec, codec_for: Callable[[RecordMeta], Codec]) -> Dumper:
-    """Dumps any value; a Record gets ``codec_for(its class)`` and its options, once per class."""
+def _any_value_encoder(
+    codec: Codec, codec_for: Callable[[RecordMeta], Codec]
+) -> Callable[[Any], bytes | None]:
+    """Encodes any value (None to None); a Record gets ``codec_for(its class)`` and its
+    options, once per class. One frame for what runs once per produced value: the None
+    check, the Record dispatch and the error handling of :func:`_guarded`."""
     per_class: dict[RecordMeta, Dumper] = {}
     plain = codec.dumps
+    source = codec.name
 
-    def dump(obj: Any) -> bytes:
+    def encode(obj: Any) -> bytes | None:
+        if obj is None:
+            return None
         cls: object = type(obj)
-        if isinstance(cls, RecordMeta):
-            fn = per_class.get(cls)
-            if fn is None:
-                fn = per_class[cls] = _record_dumper(cls, codec_for(cls))
-            data: bytes = fn(obj)
-            return data
-        return plain(obj)
+        try:
+            if isinstance(cls, RecordMeta):
+                fn = per_class.get(cls)
+                if fn is None:
+                    fn = per_class[cls] = _record_dumper(cls, codec_for(cls))
+                data: bytes = fn(obj)
+                return data
+            return plain(obj)
+        except EncodeError:
+            raise
+        except Exception as exc:
+            raise EncodeError(f"cannot encode {type(obj).__name__} as {source}: {exc}") from exc
 
-    return dump
+    return encode
 
 
 def build_encoder(codec: Codec, value_type: Any = None) -> Callable[[Any], bytes | None]:
@@ -226,7 +238,7 @@ def build_encoder(codec: Codec, value_type: Any = None) -> Callable[[Any], bytes
     if record is not None:
         dump = _record_dumper(record, codec)
     elif target is None or target is Any:
-        dump = _any_value_dumper(codec, lambda _cls: codec)
+        return _any_value_encoder(codec, lambda _cls: codec)
     else:
         dump = codec.dumps
     return _guarded(dump, codec.name)
@@ -260,5 +272,5 @@ def make_encoder(
     target = _split_optional(value_type)[0]
     codec = _resolve(serializer, target)
     if target is None or target is Any:
-        return _guarded(_any_value_dumper(codec, lambda cls: _resolve(serializer, cls)), codec.name)
+        return _any_value_encoder(codec, lambda cls: _resolve(serializer, cls))
     return build_encoder(codec, value_type)

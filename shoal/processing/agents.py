@@ -9,7 +9,6 @@ runs N instances over one shared inbox. Asking goes through the runtime's asker
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import logging
 import sys
@@ -38,7 +37,9 @@ log = logging.getLogger(__name__)
 
 AgentFun = Callable[[Stream[Any]], Any]
 Sink = Any  # a function, an async function, a Topic, a Channel or an Agent
-Deliver = Callable[[Any, Event | None], Awaitable[None]]
+#: Hands what an agent yields to its sinks (and its reply); an awaitable only when a sink
+#: returned one.
+Deliver = Callable[[Any, Event | None], Awaitable[None] | None]
 OnError = Callable[[Exception, Event | None], Awaitable[bool]]
 
 
@@ -75,6 +76,7 @@ class Agent:
         self.concurrency = concurrency
         self._sinks = list(sink or ())
         self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
+        self._awaiting_sinks = False
         self._on_error_policy = on_error
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = AgentStats()
@@ -188,7 +190,9 @@ class Agent:
         result = self.fun(stream)
         if inspect.isasyncgen(result):
             async for value in result:
-                await deliver(value, cursor.current_event)
+                pending = deliver(value, cursor.current_event)
+                if pending is not None:  # a sink that awaits: not the per-event common case
+                    await pending
         elif inspect.isawaitable(result):
             await result
         else:
@@ -197,26 +201,42 @@ class Agent:
     def _sink_calls(self) -> list[tuple[Callable[[Any], Any], bool]]:
         """Each sink as (call, may return an awaitable), worked out once, not per event."""
         calls: list[tuple[Callable[[Any], Any], bool]] = []
+        self._awaiting_sinks = any(
+            not isinstance(sink, Agent | Topic | Channel) for sink in self._sinks
+        )
         for sink in self._sinks:
             if isinstance(sink, Agent | Topic | Channel):
                 topic = sink.channel if isinstance(sink, Agent) else sink
-                calls.append((functools.partial(_send_value, topic), False))
+                calls.append((topic.send_value, False))
             else:
                 calls.append((sink, True))
         return calls
 
-    async def _deliver(self, value: Any, event: Event | None) -> None:
+    def _deliver(self, value: Any, event: Event | None) -> Awaitable[None] | None:
         calls = self._calls
         if calls is None:
             calls = self._calls = self._sink_calls()
-        for call, may_await in calls:
+        if self._awaiting_sinks:
+            return self._deliver_awaiting(value, event)
+        for call, _ in calls:  # topics and channels: nothing to await, no coroutine per value
+            call(value)
+        if event is not None and event.message.headers:
+            self._reply(value, event)
+        return None
+
+    async def _deliver_awaiting(self, value: Any, event: Event | None) -> None:
+        """With a function sink: each sink in turn, awaiting what it returns."""
+        for call, may_await in self._calls or ():
             outcome = call(value)
             if may_await and inspect.isawaitable(outcome):
                 await outcome
         if event is not None and event.message.headers:
-            request = Request.of(event.message)
-            if request is not None:
-                self._runtime.replier.reply(request, value=value)
+            self._reply(value, event)
+
+    def _reply(self, value: Any, event: Event) -> None:
+        request = Request.of(event.message)
+        if request is not None:
+            self._runtime.replier.reply(request, value=value)
 
     async def stop(self) -> None:
         self._tasks = [*self._tasks, *self._actors.values()]
@@ -345,10 +365,6 @@ class Agent:
         from shoal.processing.testing import AgentTestContext
 
         return AgentTestContext(self.channel.get_topic_name(), self.concurrency, self._run_instance)
-
-
-def _send_value(topic: Topic | Channel, value: Any) -> None:
-    topic.send_soon(value=value)
 
 
 def qualified_name(fun: Callable[..., Any]) -> str:

@@ -115,6 +115,10 @@ class Channel:
         for inbox in self._readers.values():
             inbox.push(event)
 
+    def send_value(self, value: Any) -> None:
+        """``send_soon(value=value)``: an agent's sink."""
+        self.send_soon(value=value)
+
     async def send(
         self,
         *,

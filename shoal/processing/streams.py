@@ -163,7 +163,11 @@ class Stream(Generic[T]):
             self._unacked = None
             if self._autoack:
                 if isinstance(done, Event):
-                    done.ack()
+                    if not done._acked:  # Event.ack(), inlined too
+                        done._acked = True
+                        tracker = done._tracker
+                        if tracker is not None:
+                            tracker.ack(done.message.offset)
                 else:
                     for previous in done:
                         previous.ack()

@@ -165,6 +165,14 @@ class Topic:
             headers=normalize_headers(headers),
         )
 
+    def send_value(self, value: Any) -> None:
+        """``send_soon(value=value)`` in one frame: an agent's sink, once per value it yields."""
+        try:
+            data = self._encode_value(value)
+        except Exception as exc:
+            raise EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}") from exc
+        self._runtime.producers.main().send_soon(self.topics[0], None, data)
+
     def send_soon(
         self,
         *,
