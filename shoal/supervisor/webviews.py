@@ -79,7 +79,13 @@ class AppViews:
     # -- on the supervisor's loop ------------------------------------------------------------
 
     async def _on_supervisor(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        """Run ``coro`` on the supervisor's loop; TimeoutError when it does not answer in
+        time or has stopped (the supervisor is shutting down)."""
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        except RuntimeError:  # its loop is closed
+            coro.close()
+            raise TimeoutError("the supervisor is stopping") from None
         return await asyncio.wait_for(asyncio.wrap_future(future), WEB_TIMEOUT + 5)
 
     async def _dispatch(
@@ -100,7 +106,7 @@ class AppViews:
         try:
             answer = await self._on_supervisor(self._router.dispatch(call, partition, forwarded))
         except TimeoutError:
-            return _error(503, "the supervisor did not route the request in time")
+            return _error(503, "the supervisor did not route the request in time (stopping?)")
         if isinstance(answer, Forward):
             return await self._forward(request, call.body, answer)
         return _to_http(answer)
@@ -175,8 +181,17 @@ class AppViews:
             return _error(exc.code, exc.detail, **exc.extra_context)
         return await self._dispatch(request, TABLE_VIEW, partition)
 
+    async def _routes(self) -> dict[str, Any] | web.Response:
+        try:
+            data: dict[str, Any] = await self._on_supervisor(_call(self._router.router))
+        except TimeoutError:
+            return _error(503, "the supervisor did not answer in time (stopping?)")
+        return data
+
     async def _router_view(self, request: web.Request) -> web.Response:
-        data = await self._on_supervisor(_call(self._router.router))
+        data = await self._routes()
+        if isinstance(data, web.Response):
+            return data
         return web.json_response(body=msgspec.json.encode(data))
 
     async def _key_owner(self, request: web.Request) -> web.Response:
@@ -185,7 +200,9 @@ class AppViews:
             partition = self._table_partition(info["name"], info["key"])
         except WebError as exc:
             return _error(exc.code, exc.detail, **exc.extra_context)
-        data = await self._on_supervisor(_call(self._router.router))
+        data = await self._routes()
+        if isinstance(data, web.Response):
+            return data
         owner = _owner(data, partition)
         return web.json_response(
             body=msgspec.json.encode({"table": info["name"], "partition": partition, **owner})

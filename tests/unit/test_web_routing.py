@@ -8,6 +8,8 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from shoal.ipc.messages import WebRequest, WebResponse
 from shoal.kafka.metadata import HostInfo
 from shoal.runtime.tasks import Tasks
@@ -67,3 +69,30 @@ async def test_other_partitions_go_to_their_host_once() -> None:
     answer = await router(None, handle).dispatch(REQUEST, 0, forwarded=False)
     assert isinstance(answer, WebResponse) and answer.status == 503
     assert json.loads(answer.body)["error"] == "worker 0, which owns partition 0, is restarting"
+
+
+def test_a_stopping_supervisor_gives_503_not_a_500() -> None:
+    import urllib.error
+    import urllib.request
+
+    from prometheus_client import CollectorRegistry
+
+    import shoal
+    from shoal.supervisor.web import HostWeb
+    from shoal.supervisor.webviews import AppViews
+
+    app = shoal.App("web-stopping")
+    app.Table("counts", default=int)
+    gone = asyncio.new_event_loop()
+    gone.close()  # the supervisor's loop, after its shutdown
+    views = AppViews(app, router(None, SimpleNamespace(link=None, index=0, partitions=set())), gone)
+    server = HostWeb("127.0.0.1", 0, CollectorRegistry(), views.add_routes)
+    server.start()
+    try:
+        for path in ("/router", "/table/counts/a"):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(server.url + path, timeout=10)
+            assert caught.value.code == 503, path
+            assert "stopping" in json.loads(caught.value.read())["error"]
+    finally:
+        server.stop()
