@@ -196,7 +196,7 @@ async def _run_shoal(
         log_level="warning",
         **settings,
     )
-    created.append(app.conf.dead_letter_topic_name)  # the app declares it: delete it after
+    created.append(f"{app.id}-*")  # the app's own topics (dead letters, metadata...)
     # As in a worker of a supervisor: files in the multiprocess directory, or nothing at all.
     metrics.configure(app_id=app.id, worker=0, enabled=with_metrics)
     topic = app.topic(source, value_type=Add)
@@ -374,7 +374,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         metrics.teardown_multiprocess(metrics_dir)
         if made and not args.keep_topics:
-            delete_topics(broker, made)
+            delete_topics(broker, [n for n in made if not n.endswith("*")])
+            for prefix in (n[:-1] for n in made if n.endswith("*")):  # f"{app id}-*"
+                delete_topics(broker, prefix=prefix)
 
 
 def run_variant(

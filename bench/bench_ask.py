@@ -30,15 +30,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import ROOT, Cluster, delete_topics
+from bench.pacing import Latencies, paced_asks, quantile
 from shoal.cluster.client import Client
-from shoal.exceptions import AskTimeoutError
 from shoal.kafka.metadata import read_metadata
 from shoal.worker.runner import install_event_loop_policy
 
@@ -48,17 +48,13 @@ AGENTS = {"double", "stamped"}
 
 
 @dataclass
-class Result:
-    variant: str
-    settings: dict[str, str]
+class Result(Latencies):
+    """One variant's figures; the paced asks' latencies are the fields of ``Latencies``."""
+
+    variant: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
     first_ask: float = 0.0  # s, Client(...) -> first reply
     second_ask: float = 0.0  # s, the next ask of the same client
-    rtts: list[float] = field(default_factory=list)  # s, each round trip of the rate phase
-    request_legs: list[float] = field(default_factory=list)  # s, ask call -> agent has it
-    reply_legs: list[float] = field(default_factory=list)  # s, agent -> reply here
-    timeouts: int = 0
-    errors: int = 0
-    late: float = 0.0  # s, the latest start of an ask after its scheduled time
     join_values: int = 0
     join_seconds: float = 0.0
     exit_code: int | None = None
@@ -66,14 +62,6 @@ class Result:
     @property
     def join_rate(self) -> float:
         return self.join_values / self.join_seconds if self.join_seconds else 0.0
-
-
-def quantile(values: list[float], q: float) -> float:
-    """The q-quantile (nearest rank) of ``values``."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 # -- the cluster ------------------------------------------------------------------------------
@@ -84,6 +72,7 @@ def cluster_env(broker: str, app_id: str, partitions: int, settings: dict[str, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
     env.update(
         SHOAL_BROKER=f"kafka://{broker}",
+        SHOAL_WEB_PORT="0",  # a free port: another cluster may hold the default one
         BENCH_APP_ID=app_id,
         BENCH_PARTITIONS=str(partitions),
         PYTHONPATH=str(ROOT),
@@ -107,49 +96,13 @@ def wait_for_agents(broker: str, app_id: str, timeout: float) -> None:
 # -- the client side --------------------------------------------------------------------------
 
 
-async def paced_asks(
-    client: Client, rate: float, count: int, timeout: float, result: Result | None
-) -> None:
-    """``count`` asks, one every 1/rate s (open loop); recorded in ``result`` unless None."""
-    loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[None]] = []
-
-    async def one(i: int, scheduled: float) -> None:
-        started = loop.time()
-        began = time.perf_counter()  # uvloop's loop.time() has only ms resolution
-        sent_wall = time.time()
-        try:
-            value, agent_wall = await client.ask("stamped", i, timeout=timeout)
-        except AskTimeoutError:
-            if result is not None:
-                result.timeouts += 1
-            return
-        except Exception as exc:
-            if result is not None:
-                result.errors += 1
-            print(f"  ask {i} failed: {exc!r}", file=sys.stderr)
-            return
-        done = time.perf_counter()
-        done_wall = time.time()
-        assert value == i * 2, (i, value)
-        if result is not None:
-            result.rtts.append(done - began)
-            result.request_legs.append(agent_wall - sent_wall)
-            result.reply_legs.append(done_wall - agent_wall)
-            result.late = max(result.late, started - scheduled)
-
-    start = loop.time() + 0.01
-    for i in range(count):
-        at = start + i / rate
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)  # the request rate: sends at fixed times
-        tasks.append(asyncio.create_task(one(i, at)))
-    await asyncio.gather(*tasks)
-
-
 async def client_side(args: argparse.Namespace, app_id: str, result: Result) -> None:
     settings: dict[str, Any] = dict(result.settings)
+    # The cluster answers asks before the clock starts (a just-started worker's partitions
+    # begin fetching up to half a second after they are assigned): what is timed is a fresh
+    # client's first ask to a running cluster, as a script makes it.
+    async with Client(app_id, broker=f"kafka://{args.broker}", **settings) as warm:
+        assert await warm.ask("double", 0, timeout=args.ask_timeout) == 0
     started = time.perf_counter()
     client = Client(app_id, broker=f"kafka://{args.broker}", **settings)
     try:
@@ -163,15 +116,21 @@ async def client_side(args: argparse.Namespace, app_id: str, result: Result) -> 
             f"(the next one: {result.second_ask * 1000:.1f} ms)",
             flush=True,
         )
+
+        def stamped(i: int) -> Awaitable[Any]:
+            return client.ask("stamped", i, timeout=args.ask_timeout)
+
         # A warm-up second at the same rate (not recorded), then the measured run.
-        await paced_asks(client, args.rate, max(1, int(args.rate)), args.ask_timeout, None)
-        await paced_asks(client, args.rate, int(args.rate * args.seconds), args.ask_timeout, result)
+        await paced_asks(stamped, args.rate, max(1, int(args.rate)), None)
+        await paced_asks(stamped, args.rate, int(args.rate * args.seconds), result)
         print(
             f"  {len(result.rtts)} asks at {args.rate:g}/s: p50 "
             f"{quantile(result.rtts, 0.5) * 1000:.2f} ms, p99 "
             f"{quantile(result.rtts, 0.99) * 1000:.2f} ms",
             flush=True,
         )
+        if args.join < 1:
+            return
         values = list(range(args.join))
         started = time.perf_counter()
         replies = await client.join("double", values, timeout=max(args.ask_timeout, 60.0))
@@ -187,7 +146,7 @@ def run_variant(args: argparse.Namespace, name: str, settings: dict[str, str]) -
     app_id = f"bench-ask-{uuid.uuid4().hex[:8]}-{name.replace('+', '-').replace('=', '')}"
     shown = ", ".join(f"{k}={v}" for k, v in settings.items()) or "shoal's defaults"
     print(f"\n{name}: {shown} (app {app_id})", flush=True)
-    result = Result(name, settings)
+    result = Result(variant=name, settings=settings)
     env = cluster_env(args.broker, app_id, args.partitions, settings)
     cluster = Cluster(APP, args.workers, env)
     try:
@@ -267,7 +226,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rate", type=float, default=200.0, help="asks per second (200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of asks (10)")
-    parser.add_argument("--join", type=int, default=10000, help="values to join (10000)")
+    parser.add_argument(
+        "--join", type=int, default=10000, help="values to join, 0 for none (10000)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
     parser.add_argument("--partitions", type=int, default=4, help="partitions per agent (4)")
     parser.add_argument("--ask-timeout", type=float, default=10.0, help="per ask, seconds (10)")
@@ -286,8 +247,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "workers (repeatable), e.g. consumer_max_batch=1",
     )
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0 or args.join < 1 or args.workers < 1:
-        parser.error("--rate, --seconds, --join and --workers must be positive")
+    if args.rate <= 0 or args.seconds <= 0 or args.join < 0 or args.workers < 1:
+        parser.error("--rate, --seconds and --workers must be positive, --join >= 0")
     return args
 
 

@@ -170,6 +170,7 @@ def app_env(broker: str, app_id: str, source: str, sink: str, partitions: int, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
     env.update(
         SHOAL_BROKER=f"kafka://{broker}",
+        SHOAL_WEB_PORT="0",  # a free port: another cluster may hold the default one
         BENCH_APP_ID=app_id,
         BENCH_IN=source,
         BENCH_OUT=sink,
@@ -315,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
                     best[w] = res
     finally:
         if made and not args.keep_topics:
-            delete_topics(args.broker, made)
+            # The apps' own topics too (metadata, assignor): every name starts with the run's.
+            delete_topics(args.broker, prefix=f"bench-cluster-{run_id}-")
     print_table(best, args)
 
 

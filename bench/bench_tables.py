@@ -27,7 +27,6 @@ import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,14 +35,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import confluent_kafka
-import psutil
 from confluent_kafka import TopicPartition
 
 from bench.common import ROOT, Cluster, create_topics, delete_topics
+from bench.measure import OutputWatch, TreeCpu
+from bench.venvs import venv_python
 
 PARTITIONS = 8
-QUIX = "quixstreams==3.28.1"
-QUIX_VENV = ROOT / ".cache" / "bench-venvs" / "quix"
 RECOVERED = re.compile(
     r"recovered partitions .*?: (\d+) changelog records in ([\d.]+) s \((\d+)/s\)"
 )
@@ -51,12 +49,7 @@ RECOVERED = re.compile(
 
 def quix_python() -> Path:
     """The Quix Streams virtualenv's python, made on first use."""
-    python = QUIX_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"  making {QUIX_VENV} with {QUIX}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(QUIX_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX], check=True)
-    return python
+    return venv_python("quix")
 
 
 def produce_probe(broker: str, topic: str, key: bytes) -> None:
@@ -82,45 +75,11 @@ def produce_keyed(broker: str, topic: str, events: int, keys: int, start: int = 
         raise SystemExit("pre-produce: messages left undelivered")
 
 
-class Sink:
-    """The end offsets of an output topic, read as they grow."""
+class Sink(OutputWatch):
+    """The output topic of a count, read as it grows (on 8 partitions)."""
 
     def __init__(self, broker: str, topic: str) -> None:
-        self.topic = topic
-        self._broker = broker
-        self._last = 0
-        self._consumer = confluent_kafka.Consumer(
-            {"bootstrap.servers": broker, "group.id": f"bench-sink-{uuid.uuid4().hex}"}
-        )
-
-    def count(self) -> int:
-        """Messages in the topic now (the last count if the broker has no answer yet: a
-        topic made a moment ago may not have its partition leaders everywhere)."""
-        try:
-            self._last = sum(
-                self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-                for p in range(PARTITIONS)
-            )
-        except confluent_kafka.KafkaException as exc:
-            print(f"  (end offsets of {self.topic} not read this time: {exc})", flush=True)
-        return self._last
-
-    def wait(self, n: int, timeout: float, alive: Any = None) -> tuple[float, float]:
-        """Poll until the topic holds ``n`` messages: (time of the first seen, time of n)."""
-        first = 0.0
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = self.count()
-            now = time.perf_counter()
-            if seen and not first:
-                first = now
-            if seen >= n:
-                return first, now
-            if alive is not None and not alive():
-                raise SystemExit(f"the system under test exited with {seen:,} of {n:,} outputs")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{seen:,} of {n:,} outputs after {timeout:.0f} s")
-            time.sleep(0.02)  # the poll interval, bounded by the deadline
+        super().__init__(broker, topic, PARTITIONS)
 
     def wait_key(self, key: bytes, timeout: float, alive: Any = None) -> float:
         """Read from the current end until an output with ``key`` arrives; its time."""
@@ -128,13 +87,7 @@ class Sink:
             {"bootstrap.servers": self._broker, "group.id": f"bench-w-{uuid.uuid4().hex}"}
         )
         try:
-            ends = {
-                p: self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[
-                    1
-                ]
-                for p in range(PARTITIONS)
-            }
-            watcher.assign([TopicPartition(self.topic, p, o) for p, o in ends.items()])
+            watcher.assign([TopicPartition(self.topic, p, o) for p, o in self.ends().items()])
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 for msg in watcher.consume(1000, 0.05):
@@ -148,10 +101,7 @@ class Sink:
 
     def last_counts(self) -> dict[bytes, int]:
         consumer = self._consumer
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-            for p in range(PARTITIONS)
-        }
+        ends = self.ends()
         consumer.assign([TopicPartition(self.topic, p, 0) for p in range(PARTITIONS)])
         last: dict[bytes, int] = {}
         done = dict.fromkeys(ends, 0)
@@ -161,25 +111,6 @@ class Sink:
                 last[msg.key()] = max(last.get(msg.key(), 0), int(msg.value()))
                 done[msg.partition()] = msg.offset() + 1
         return last
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 # -- the two systems --------------------------------------------------------------------------
@@ -313,8 +244,7 @@ def throughput(
     out = Sink(broker, sink)
     try:
         system.start(source, sink, tmp / f"state-{tag}", f"bench-tables-{tag}")
-        first, last = out.wait(events, max(300.0, events / 500), system.alive)
-        cpu = cpu_seconds(system.pid())
+        timing = out.wait(events, max(300.0, events / 500), system.alive, TreeCpu(system.pid()))
         counts = out.last_counts()
         system.stop()
         total = out.count()
@@ -326,11 +256,12 @@ def throughput(
                 f"{system.name}: {len(counts):,} keys counted, {len(wrong)} of them wrong, "
                 f"e.g. {list(wrong.items())[:3]}"
             )
-        return {"rate": events / (last - first), "cpu_us": cpu / events * 1e6}
+        return {"rate": timing.rate, "cpu_us": timing.cpu_us or 0.0}
     finally:
         system.stop()
         out.close()
-        delete_topics(broker, prefix=f"bench-tables-{tag}")
+        # The app's internal topics: shoal's start with its id, Quix Streams' contain it.
+        delete_topics(broker, containing=f"bench-tables-{tag}")
         delete_topics(broker, [sink])
 
 
@@ -377,7 +308,7 @@ def recovery(system: System, broker: str, keys: int, tmp: Path) -> dict[str, flo
     finally:
         system.stop()
         out.close()
-        delete_topics(broker, prefix=f"bench-rec-{tag}")
+        delete_topics(broker, containing=f"bench-rec-{tag}")
         delete_topics(broker, [source, sink])
 
 

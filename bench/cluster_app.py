@@ -4,7 +4,9 @@ Run as ``python -m shoal.cluster.cli -A bench.cluster_app up --workers W`` with 
 as the working directory and on PYTHONPATH. The app id and the topics come from BENCH_APP_ID,
 BENCH_IN and BENCH_OUT (BENCH_PARTITIONS, default 8, is the partition count the app declares),
 so each run uses its own; the broker comes from SHOAL_BROKER. BENCH_SPIN (default 0) is a loop
-of that many iterations per event, to model a CPU-bound agent.
+of that many iterations per event, to model a CPU-bound agent. BENCH_GROUP_BY=K (compare.py's
+group_by workload) first repartitions the stream by ``str(a % K)`` through the repartition
+topic ``group_by`` makes.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ app = shoal.App(
 
 #: Simulated CPU work per event (loop iterations).
 SPIN = int(os.environ.get("BENCH_SPIN", "0"))
+#: Repartition by ``str(a % GROUP_BY)`` first (0: no group_by).
+GROUP_BY = int(os.environ.get("BENCH_GROUP_BY", "0"))
 
 
 class Add(shoal.Record):
@@ -33,9 +37,15 @@ topic = app.topic(os.environ["BENCH_IN"], value_type=Add)
 out_topic = app.topic(os.environ["BENCH_OUT"])
 
 
+def group_key(value: Add) -> str:
+    return str(value.a % GROUP_BY)
+
+
 @app.agent(topic, sink=[out_topic])
 async def adding(stream: shoal.Stream[Add]) -> Any:
     spin = SPIN
+    if GROUP_BY:
+        stream = stream.group_by(group_key, name="k")
     async for value in stream:
         for _ in range(spin):
             pass

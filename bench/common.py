@@ -1,5 +1,5 @@
-"""What the benchmarks share: topics made and removed, input pre-produced, and a cluster
-(``clusterctl up``) run as a subprocess whose output a thread collects."""
+"""What the benchmarks share: topics made and removed, input pre-produced, and a process (or a
+cluster, ``clusterctl up``) run as a subprocess whose output a thread collects."""
 
 from __future__ import annotations
 
@@ -47,12 +47,17 @@ def create_topics(broker: str, names: list[str], partitions: int) -> None:
         time.sleep(0.05)  # a poll interval, bounded by the deadline above
 
 
-def delete_topics(broker: str, names: list[str] | None = None, *, prefix: str = "") -> None:
-    """Delete the named topics, or every topic starting with ``prefix``; missing ones are
-    skipped, failures reported on stderr."""
+def delete_topics(
+    broker: str, names: list[str] | None = None, *, prefix: str = "", containing: str = ""
+) -> None:
+    """Delete the named topics, or every topic starting with ``prefix`` and containing
+    ``containing`` (Quix Streams names its internal topics ``changelog__GROUP--...``); missing
+    ones are skipped, failures reported on stderr."""
     admin = AdminClient({"bootstrap.servers": broker})
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [n for n in (names or existing) if n in existing and n.startswith(prefix)]
+    wanted = [
+        n for n in (names or existing) if n in existing and n.startswith(prefix) and containing in n
+    ]
     if not wanted:
         return
     for name, future in admin.delete_topics(wanted, operation_timeout=30).items():
@@ -102,14 +107,14 @@ def preproduce(
     print(f"  pre-produced {events:,} messages in {took:.2f} s ({events / took:,.0f}/s)")
 
 
-class Cluster:
-    """``clusterctl -A APP up --workers W`` in a session of its own."""
+class Proc:
+    """A command in a session of its own; a thread collects its output lines."""
 
-    def __init__(self, app: str, workers: int, env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
-        self.ready_at = 0.0  # perf_counter() when READY was logged
+        self.program = Path(argv[0]).name
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shoal.cluster.cli", "-A", app, "up", "--workers", str(workers)],
+            argv,
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -123,25 +128,34 @@ class Cluster:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            if not self.ready_at and READY in line:
-                self.ready_at = time.perf_counter()
+            self.on_line(line)
             self.lines.append(line)
 
-    def wait_ready(self, timeout: float) -> None:
+    def on_line(self, line: str) -> None:
+        """Called with each output line before it is kept."""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_for_line(self, text: str, timeout: float) -> str:
+        """The first output line containing ``text``, waited for (polled with a deadline)."""
         deadline = time.monotonic() + timeout
-        while not self.ready_at:
+        while True:
+            for line in list(self.lines):
+                if text in line:
+                    return line
             if self.proc.poll() is not None:
-                raise SystemExit(f"clusterctl exited ({self.proc.returncode}):\n{self.log()}")
+                self._reader.join(5)  # its last lines
+                if any(text in line for line in self.lines):
+                    continue
+                raise SystemExit(f"{self.program} exited ({self.proc.returncode}):\n{self.log()}")
             if time.monotonic() > deadline:
-                raise SystemExit(f"no {READY!r} after {timeout:.0f} s:\n{self.log()}")
+                raise SystemExit(f"no {text!r} after {timeout:.0f} s:\n{self.log()}")
             time.sleep(0.01)  # a poll interval, bounded by the deadline above
 
-    def pids(self) -> list[int]:
-        """The supervisor and every worker it started."""
-        workers = [int(m.group(1)) for line in self.lines if (m := WORKER_PID.search(line))]
-        return [self.proc.pid, *workers]
-
     def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, then SIGKILL to the whole session after ``timeout``: the exit code (-9
+        when it had to be killed)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -159,6 +173,42 @@ class Cluster:
 
     def log(self, last: int = 40) -> str:
         return "".join(self.lines[-last:])
+
+
+class Cluster(Proc):
+    """``clusterctl -A APP up --workers W`` in a session of its own."""
+
+    def __init__(self, app: str, workers: int, env: dict[str, str]) -> None:
+        self.ready_at = 0.0  # perf_counter() when READY was logged
+        argv = [
+            sys.executable,
+            "-m",
+            "shoal.cluster.cli",
+            "-A",
+            app,
+            "up",
+            "--workers",
+            str(workers),
+        ]
+        super().__init__(argv, env)
+
+    def on_line(self, line: str) -> None:
+        if not self.ready_at and READY in line:
+            self.ready_at = time.perf_counter()
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ready_at:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"clusterctl exited ({self.proc.returncode}):\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no {READY!r} after {timeout:.0f} s:\n{self.log()}")
+            time.sleep(0.01)  # a poll interval, bounded by the deadline above
+
+    def pids(self) -> list[int]:
+        """The supervisor and every worker it started."""
+        workers = [int(m.group(1)) for line in self.lines if (m := WORKER_PID.search(line))]
+        return [self.proc.pid, *workers]
 
     def problems(self) -> list[str]:
         """WARNING and ERROR log lines, with the traceback lines that follow them."""
