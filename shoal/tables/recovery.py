@@ -62,14 +62,51 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
 
 
-def _watermarks(kafka: Any, topic: str, partition: int, timeout: float) -> tuple[int, int]:
-    try:
-        low, high = kafka.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
-    except confluent_kafka.KafkaException as exc:
-        raise BrokerError(
-            f"cannot read the end of changelog {topic}[{partition}]: {exc.args[0].str()}"
-        ) from exc
-    return int(low), int(high)
+#: Errors a just-made or just-moved partition gives for a moment: asked again, not fatal.
+_PASSING = frozenset(
+    {
+        confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+        confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+        confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+        confluent_kafka.KafkaError._UNKNOWN_PARTITION,
+        confluent_kafka.KafkaError._TIMED_OUT,
+        confluent_kafka.KafkaError._TRANSPORT,
+    }
+)
+#: The longest one ask for a partition's watermarks may block (a stop is not held up longer).
+_ASK_FOR = 1.0
+#: The pause before asking again after a passing error (a stop ends it at once).
+_AGAIN_AFTER = 0.1
+
+
+def _watermarks(
+    kafka: Any,
+    topic: str,
+    partition: int,
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> tuple[int, int]:
+    """The partition's low and high watermarks, asking again for up to ``timeout`` seconds
+    while the broker says its leader is moving or not known yet (a changelog just made, a
+    broker under load). ``stop`` ends the asking early (BrokerError)."""
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            low, high = kafka.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=max(0.05, min(_ASK_FOR, left))
+            )
+            return int(low), int(high)
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in _PASSING or time.monotonic() >= deadline or stop.is_set():
+                raise BrokerError(
+                    f"cannot read the end of changelog {topic}[{partition}] (asked for "
+                    f"{timeout - max(0.0, deadline - time.monotonic()):.1f} s): {error.str()}"
+                ) from exc
+        if stop.wait(_AGAIN_AFTER):  # a backoff between asks that a stop ends at once
+            raise BrokerError(f"stopped reading the end of changelog {topic}[{partition}]")
 
 
 #: Changelog records of one fetch, per partition: the changes in order, and the last offset.
@@ -139,7 +176,12 @@ class Recovery:
     def _plan(self, kafka: Any) -> dict[tuple[str, int], Job]:
         todo: dict[tuple[str, int], Job] = {}
         for job in self.jobs:
-            low, high = _watermarks(kafka, job.topic, job.partition, 30.0)
+            try:
+                low, high = _watermarks(kafka, job.topic, job.partition, 30.0, self._cancelled)
+            except BrokerError:
+                if self.cancelled:  # the partition moved on meanwhile: nothing to recover
+                    return {}
+                raise
             stored = job.store.offset
             if stored is not None and stored + 1 > high:
                 log.warning(
