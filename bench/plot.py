@@ -23,13 +23,8 @@ COLORS = {
     "quix": "#ff7f0e",
     "faust": "#2ca02c",
 }
-NAMES = {
-    "bare": "bare confluent-kafka loop",
-    "shoal": "shoal (1 worker)",
-    "shoal-2w": "shoal (2 workers)",
-    "quix": "Quix Streams",
-    "faust": "faust-streaming",
-}
+#: The systems' names, from the results (bench/systems.py has them).
+NAMES: dict[str, str] = {}
 GROUPS = (
     ("adding", "1. stateless map"),
     ("groupby", "2. group_by"),
@@ -59,6 +54,7 @@ def bars(ax: Any, table: dict[str, Any], field: str, title: str) -> None:
 def main() -> None:
     with open(sys.argv[1]) as f:
         results = json.load(f)
+    NAMES.update(results["summary"]["names"])
     summary = results["summary"]
     asks = summary["ask"]
     fig, axes = plt.subplots(1, 3 if asks else 2, figsize=(16 if asks else 11, 4.8))

@@ -58,7 +58,8 @@ def median(values: list[Any]) -> float | None:
 
 def finish(results: dict[str, Any]) -> None:
     """Medians over the rounds, and each rate's ratio to the bare loop's on workload 1."""
-    summary: dict[str, Any] = {"throughput": {}, "ask": {}}
+    # The systems' names go with the figures: bench/plot.py runs where shoal is not installed.
+    summary: dict[str, Any] = {"throughput": {}, "ask": {}, "names": dict(NAMES)}
     for workload, by_system in results["throughput"].items():
         for system, runs in by_system.items():
             summary["throughput"].setdefault(workload, {})[system] = {
