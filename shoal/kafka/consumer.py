@@ -29,6 +29,10 @@ from shoal.types import TP
 
 log = logging.getLogger(__name__)
 
+#: How long a worker waits for its partitions' committed offsets before leaving the lookup to
+#: librdkafka (seconds).
+STARTING_TIMEOUT = 10.0
+
 Batch = list[Message]
 
 
@@ -224,6 +228,13 @@ class AssignedConsumer(ConsumerThread):
         super().__init__(config, **kw)
         #: The partitions given with :meth:`assign`.
         self.assignment: set[TP] = set()
+        reset = str(config.get("auto.offset.reset", "earliest"))
+        #: Where a partition without a committed offset starts.
+        self._reset = (
+            confluent_kafka.OFFSET_END
+            if reset in ("latest", "largest", "end")
+            else confluent_kafka.OFFSET_BEGINNING
+        )
 
     def _has_work(self) -> bool:
         return bool(self.assignment)
@@ -234,8 +245,8 @@ class AssignedConsumer(ConsumerThread):
         if not new:
             return
         self.assignment.update(new)
-        stored = [TopicPartition(t, p, confluent_kafka.OFFSET_STORED) for t, p in new]
-        await self.call(lambda kafka: kafka.incremental_assign(stored))
+        reset = self._reset
+        await self.call(lambda kafka: kafka.incremental_assign(starting_offsets(kafka, new, reset)))
         log.info("fetching %s", format_tps(new))
 
     async def unassign(self, tps: Sequence[TP]) -> None:
@@ -247,6 +258,34 @@ class AssignedConsumer(ConsumerThread):
         parts = [TopicPartition(t, p) for t, p in gone]
         await self.call(lambda kafka: kafka.incremental_unassign(parts))
         log.info("stopped fetching %s", format_tps(gone))
+
+
+def starting_offsets(kafka: Any, tps: Sequence[TP], reset: int) -> list[TopicPartition]:
+    """Where each partition starts: its committed offset, or ``reset`` (the beginning or the
+    end) when it has none, both given explicitly and with the partitions' leaders known.
+
+    Left to librdkafka (``OFFSET_STORED``), a partition with no committed offset yet (a new
+    app) goes through its offset reset, which asks for the position only after a fixed
+    500 ms: some of a worker's partitions started half a second after the others. A broker
+    that does not answer in time: ``OFFSET_STORED``, as before (blocking: the consumer
+    thread's)."""
+    try:
+        for topic in sorted({t for t, _ in tps}):
+            kafka.list_topics(topic, timeout=STARTING_TIMEOUT)
+        committed = kafka.committed([TopicPartition(t, p) for t, p in tps], STARTING_TIMEOUT)
+    except confluent_kafka.KafkaException as exc:
+        log.debug("committed offsets not read (%s): librdkafka looks them up", exc)
+        return [TopicPartition(t, p, confluent_kafka.OFFSET_STORED) for t, p in tps]
+    starts = []
+    for tp in committed:
+        if tp.error is not None:
+            offset = confluent_kafka.OFFSET_STORED
+        elif tp.offset < 0:  # nothing committed yet
+            offset = reset
+        else:
+            offset = tp.offset
+        starts.append(TopicPartition(tp.topic, tp.partition, offset))
+    return starts
 
 
 def format_tps(tps: Iterable[TP]) -> str:

@@ -30,6 +30,23 @@ class FakeKafka:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[tuple[str, int, int]]]] = []
+        #: The group's committed offsets; a partition not here has none.
+        self.committed_offsets: dict[tuple[str, int], int] = {}
+        self.down = False  # the broker does not answer
+
+    def list_topics(self, topic: str, timeout: float) -> None:
+        if self.down:
+            raise confluent_kafka.KafkaException(confluent_kafka.KafkaError._TIMED_OUT)
+
+    def committed(self, parts: list[Any], timeout: float) -> list[Any]:
+        return [
+            confluent_kafka.TopicPartition(
+                p.topic,
+                p.partition,
+                self.committed_offsets.get((p.topic, p.partition), confluent_kafka.OFFSET_INVALID),
+            )
+            for p in parts
+        ]
 
     def incremental_assign(self, parts: list[Any]) -> None:
         self.calls.append(("assign", [(p.topic, p.partition, p.offset) for p in parts]))
@@ -90,10 +107,20 @@ def batch(partition: int, offsets: range) -> list[Message]:
 
 async def test_assigned_partitions_are_fetched_from_the_committed_offsets() -> None:
     h = Harness()
+    h.kafka.committed_offsets[("n", 0)] = 7
     await h.conductor.assign([("n", 0), ("n", 1)])
     await h.conductor.assign([("n", 1)])  # already fetched: no second call
-    stored = confluent_kafka.OFFSET_STORED
-    assert h.kafka.calls == [("assign", [("n", 0, stored), ("n", 1, stored)])]
+    # Given explicitly: partition 1, with nothing committed, starts at the beginning
+    # (consumer_auto_offset_reset) now, not after librdkafka's 500 ms offset-reset timer.
+    begin = confluent_kafka.OFFSET_BEGINNING
+    assert h.kafka.calls == [("assign", [("n", 0, 7), ("n", 1, begin)])]
+
+
+async def test_without_an_answer_librdkafka_looks_the_committed_offsets_up() -> None:
+    h = Harness()
+    h.kafka.down = True
+    await h.conductor.assign([("n", 0)])
+    assert h.kafka.calls == [("assign", [("n", 0, confluent_kafka.OFFSET_STORED)])]
 
 
 async def test_a_release_lets_fetched_events_finish_and_returns_their_final_offsets() -> None:
