@@ -21,7 +21,6 @@ import msgspec
 
 from shoal.exceptions import TableLookupError
 from shoal.kafka.metadata import Metadata, TableInfo
-from shoal.kafka.partitioner import KeySpace
 
 #: How long to wait before asking again after a 503 without Retry-After, or no host.
 RETRY_EVERY = 0.2
@@ -89,7 +88,7 @@ class RemoteTable:
             await asyncio.sleep(retry)  # as the host asked (Retry-After), within the deadline
 
     def _url_for(self, metadata: Metadata, info: TableInfo, key: Any) -> str | None:
-        space = KeySpace(f"table {info.name!r}", info.partitions, info.key_serializer)
+        space = info.keyspace()
         hosts = metadata.live_hosts()
         if not hosts:
             return None

@@ -40,8 +40,7 @@ import aiohttp
 from shoal.app import App
 from shoal.ipc.messages import WebRequest, WebResponse
 from shoal.kafka.metadata import HOST_EVERY, Metadata, read_metadata
-from shoal.kafka.partitioner import KeySpace
-from shoal.supervisor.webrouter import error
+from shoal.supervisor.webrouter import error, web_error
 from shoal.web.exceptions import WebError
 from shoal.web.routes import Page, route_of
 from shoal.worker import web as worker_web
@@ -207,7 +206,7 @@ class Views:
                 text = route.key_text(match_info, dict(urllib.parse.parse_qsl(query)))
                 partition = route.partition(text)
             except WebError as exc:
-                return error(exc.code, exc.detail, **exc.extra_context)
+                return web_error(exc)
         request = WebRequest(
             0, page.name, method, path, query, headers, body, match_info, partition
         )
@@ -238,7 +237,7 @@ class Views:
         parts = path.strip("/").split("/")
         info = metadata.tables.get(parts[1]) if len(parts) == 3 and parts[0] == "table" else None
         if info is not None and not info.is_global:
-            space = KeySpace(info.name, info.partitions, info.key_serializer, info.key_type)
+            space = info.keyspace()
             try:
                 owner = metadata.owner(space.partition(space.key(urllib.parse.unquote(parts[2]))))
             except ValueError:

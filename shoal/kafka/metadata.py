@@ -23,6 +23,7 @@ from shoal.exceptions import BrokerError
 from shoal.kafka import clients
 from shoal.kafka.admin import TopicSpec
 from shoal.kafka.consumer import fetch
+from shoal.kafka.partitioner import KeySpace
 
 _NO_TOPIC = (
     confluent_kafka.KafkaError._UNKNOWN_PARTITION,
@@ -85,6 +86,10 @@ class TableInfo:
     is_global: bool = False
     windowed: bool = False
     help: str = ""
+
+    def keyspace(self) -> KeySpace:
+        """How its keys map to partitions (as the table's own ``keyspace()``)."""
+        return KeySpace(f"table {self.name!r}", self.partitions, self.key_serializer, self.key_type)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,11 @@ from shoal.supervisor.pool import Pool
 from shoal.supervisor.standbys import partition_numbers
 from shoal.supervisor.workers import WorkerHandle
 from shoal.types import leader_topic
+from shoal.web.exceptions import WebError
+from shoal.web.views import Response, error_of, error_response
 
 #: How long a worker may take to answer a request before the client gets a 504 (seconds).
 WEB_TIMEOUT = 30.0
-#: What a 503 asks the client to wait before it asks again (seconds).
-RETRY_AFTER = "1"
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,17 @@ class Forward:
     partition: int
 
 
+def as_message(response: Response) -> WebResponse:
+    return WebResponse(0, response.status, response.body, response.content_type, response.headers)
+
+
 def error(status: int, message: str, **extra: Any) -> WebResponse:
-    headers = {"Retry-After": RETRY_AFTER} if status == 503 else {}
-    body = msgspec.json.encode({"error": message, **extra})
-    return WebResponse(0, status, body, "application/json", headers)
+    """A JSON error (:func:`shoal.web.views.error_response`) as the channel carries answers."""
+    return as_message(error_response(status, message, **extra))
+
+
+def web_error(exc: WebError) -> WebResponse:
+    return as_message(error_of(exc))
 
 
 class WebRouter:

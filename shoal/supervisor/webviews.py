@@ -23,7 +23,7 @@ from aiohttp import web
 
 from shoal.app import App
 from shoal.ipc.messages import WebRequest, WebResponse
-from shoal.supervisor.webrouter import WEB_TIMEOUT, Forward, WebRouter, error
+from shoal.supervisor.webrouter import WEB_TIMEOUT, Forward, WebRouter, error, web_error
 from shoal.web.exceptions import WebError
 from shoal.web.routes import Page, route_of, text_partition, unknown_table
 from shoal.worker.web import TABLE_VIEW
@@ -155,7 +155,7 @@ class AppViews:
                     text = route.key_text(request.match_info, request.query)
                     partition = route.partition(text)
                 except WebError as exc:
-                    return _error(exc.code, exc.detail, **exc.extra_context)
+                    return _to_http(web_error(exc))
             return await self._dispatch(request, page.name, partition)
 
         return handle
@@ -178,7 +178,7 @@ class AppViews:
         try:
             partition = self._table_partition(info["name"], info["key"])
         except WebError as exc:
-            return _error(exc.code, exc.detail, **exc.extra_context)
+            return _to_http(web_error(exc))
         return await self._dispatch(request, TABLE_VIEW, partition)
 
     async def _routes(self) -> dict[str, Any] | web.Response:
@@ -199,7 +199,7 @@ class AppViews:
         try:
             partition = self._table_partition(info["name"], info["key"])
         except WebError as exc:
-            return _error(exc.code, exc.detail, **exc.extra_context)
+            return _to_http(web_error(exc))
         data = await self._routes()
         if isinstance(data, web.Response):
             return data

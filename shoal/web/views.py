@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 _bytes = bytes  # View has a method named bytes
 _json = codecs.make_encoder("json")
+#: What a 503 asks the client to wait before it asks again (seconds).
+RETRY_AFTER = "1"
 METHODS = ("head", "get", "post", "put", "patch", "delete", "options", "search")
 
 
@@ -171,7 +173,7 @@ class View:
         try:
             result = await method(request, **request.match_info)
         except WebError as exc:
-            return self.error(exc.code, exc.detail, **exc.extra_context)
+            return error_of(exc)
         return self._as_response(result)
 
     def _as_response(self, result: Any) -> Response:
@@ -283,10 +285,27 @@ class View:
         self, status: int, reason: str, headers: Mapping[str, str] | None = None, **kwargs: Any
     ) -> Response:
         """``{"error": reason, **kwargs}`` with ``status``."""
-        return self.json({"error": reason, **kwargs}, status=status, headers=headers)
+        return error_response(status, reason, headers, **kwargs)
 
     def notfound(self, reason: str = "Not Found", **kwargs: Any) -> Response:
         return self.error(404, reason, **kwargs)
 
     async def read_request_content(self, request: Request) -> _bytes:
         return await request.read()
+
+
+def error_response(
+    status: int, reason: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Response:
+    """``{"error": reason, **extra}`` with ``status``: every error shoal's web answers with.
+    A 503 says when to ask again (``Retry-After``)."""
+    given = dict(headers or {})
+    if status == 503:
+        given.setdefault("Retry-After", RETRY_AFTER)
+    body = _json({"error": reason, **extra}) or b"null"
+    return Response(body, status=status, headers=given)
+
+
+def error_of(exc: WebError) -> Response:
+    """What a raised :class:`~shoal.web.exceptions.WebError` answers."""
+    return error_response(exc.code, exc.detail, **exc.extra_context)

@@ -21,35 +21,26 @@ from shoal.tables.stores import MISSING
 from shoal.tables.table import Collection
 from shoal.web.exceptions import NotFound, ServiceUnavailable, ValidationError, WebError
 from shoal.web.routes import route_of, unknown_table
-from shoal.web.views import Request, Response, View
+from shoal.web.views import Request, Response, View, error_of, error_response
 
 log = logging.getLogger(__name__)
 
 #: The built-in view of a table's value by key (``/table/{name}/{key}``).
 TABLE_VIEW = "shoal:table"
-#: What a 503 asks the client to wait before it asks again (seconds).
-RETRY_AFTER = "1"
-
-
-class _Helper(View):
-    """Answers for the worker itself (errors, the built-in table view)."""
 
 
 async def answer(app: App, message: WebRequest) -> WebResponse:
     """The response to ``message``; never raises."""
-    helper = _Helper(app)
     try:
         if message.page == TABLE_VIEW:
             response = table_value(app, message)
         else:
             response = await _page(app, message)
     except WebError as exc:
-        response = helper.error(exc.code, exc.detail, **exc.extra_context)
-        if exc.code == 503:
-            response.headers.setdefault("Retry-After", RETRY_AFTER)
+        response = error_of(exc)
     except Exception as exc:
         log.exception("web view %s failed on %s %s", message.page, message.method, message.path)
-        response = helper.error(
+        response = error_response(
             500, f"the view raised {type(exc).__name__}: {exc}", view=message.page
         )
     return WebResponse(
@@ -103,7 +94,7 @@ def _check_serving(app: App, target: Any, partition: int) -> None:
 
 def table_value(app: App, message: WebRequest) -> Response:
     """``/table/{name}/{key}``: the value of ``key``, as JSON; 404 for a key not there."""
-    helper = _Helper(app)
+    helper = View(app)
     name, text = message.match_info["name"], message.match_info["key"]
     table = app.tables.tables.get(name)
     if table is None:
