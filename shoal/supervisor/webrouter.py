@@ -15,8 +15,6 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from shoal.ipc.messages import WebRequest, WebResponse
 from shoal.supervisor.group import Group
 from shoal.supervisor.hosts import HostDirectory
@@ -77,14 +75,14 @@ class WebRouter:
                 return handle
         return None
 
-    async def dispatch(
-        self, request: WebRequest, partition: int | None, forwarded: bool
-    ) -> WebResponse | Forward:
+    async def dispatch(self, request: WebRequest, forwarded: bool) -> WebResponse | Forward:
+        """Where ``request`` goes, by the partition it carries (None: any worker)."""
+        partition = request.partition
         if partition is None:
             return await self._any_worker(request)
         handle = self.worker_of(partition)
         if handle is not None:
-            return await self._ask(handle, request, partition)
+            return await self._ask(handle, request)
         if partition in self.owned():  # the group gave it, no worker has it yet
             return error(503, f"partition {partition} is being handed to a worker of this host")
         if forwarded:
@@ -109,15 +107,13 @@ class WebRouter:
         if not running:
             return error(503, "no worker of this host is running")
         handle = running[next(self._turn) % len(running)]
-        return await self._ask(handle, request, None)
+        return await self._ask(handle, request)
 
-    async def _ask(
-        self, handle: WorkerHandle, request: WebRequest, partition: int | None
-    ) -> WebResponse:
+    async def _ask(self, handle: WorkerHandle, request: WebRequest) -> WebResponse:
+        partition = request.partition
         owns = "" if partition is None else f", which owns partition {partition},"
         if handle.link is None:
             return error(503, f"worker {handle.index}{owns} is restarting", partition=partition)
-        request = msgspec.structs.replace(request, partition=partition)
         try:
             response = await asyncio.wait_for(self._hub.web_request(handle, request), WEB_TIMEOUT)
         except TimeoutError:

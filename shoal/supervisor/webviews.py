@@ -104,7 +104,7 @@ class AppViews:
         )
         forwarded = FORWARDED in request.headers
         try:
-            answer = await self._on_supervisor(self._router.dispatch(call, partition, forwarded))
+            answer = await self._on_supervisor(self._router.dispatch(call, forwarded))
         except TimeoutError:
             return _error(503, "the supervisor did not route the request in time (stopping?)")
         if isinstance(answer, Forward):

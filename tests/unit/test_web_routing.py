@@ -8,6 +8,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
 import pytest
 
 from shoal.ipc.messages import WebRequest, WebResponse
@@ -18,6 +19,10 @@ from shoal.supervisor.webrouter import Forward, WebRouter
 from tests.unit.test_ipc import links
 
 REQUEST = WebRequest(0, "page", "GET", "/count/a/", "", [], b"", {"word": "a"})
+
+
+def routed(partition: int) -> WebRequest:
+    return msgspec.structs.replace(REQUEST, partition=partition)
 
 
 def router(hub: Any, handle: Any, owner: HostInfo | None = None) -> WebRouter:
@@ -33,14 +38,14 @@ async def test_a_worker_answers_and_a_dead_one_gives_503_not_a_hang() -> None:
     handle = SimpleNamespace(link=supervisor_end, index=0, partitions={("words", 0)})
     route = router(hub, handle)
 
-    asked = asyncio.ensure_future(route.dispatch(REQUEST, 0, forwarded=False))
+    asked = asyncio.ensure_future(route.dispatch(routed(0), forwarded=False))
     got = await worker_end.recv()
     assert isinstance(got, WebRequest) and got.partition == 0 and got.path == "/count/a/"
     hub._on_message(handle, WebResponse(got.id, 200, b"3", "application/json", {}))  # type: ignore[arg-type]
     answer = await asked
     assert isinstance(answer, WebResponse) and (answer.status, answer.body) == (200, b"3")
 
-    asked = asyncio.ensure_future(route.dispatch(REQUEST, 0, forwarded=False))
+    asked = asyncio.ensure_future(route.dispatch(routed(0), forwarded=False))
     await worker_end.recv()
     worker_end.close()  # the worker died before it answered: its link closes
     hub._web_lost(supervisor_end)
@@ -56,17 +61,17 @@ async def test_a_worker_answers_and_a_dead_one_gives_503_not_a_hang() -> None:
 async def test_other_partitions_go_to_their_host_once() -> None:
     handle = SimpleNamespace(link=None, index=0, partitions={("words", 0)})
     other = HostInfo("other", "http://other:2", [1], 0.0)
-    answer = await router(None, handle, other).dispatch(REQUEST, 1, forwarded=False)
+    answer = await router(None, handle, other).dispatch(routed(1), forwarded=False)
     assert answer == Forward("http://other:2", "other", 1)
     # Forwarded here already: refused, never forwarded again.
-    answer = await router(None, handle, other).dispatch(REQUEST, 1, forwarded=True)
+    answer = await router(None, handle, other).dispatch(routed(1), forwarded=True)
     assert isinstance(answer, WebResponse) and answer.status == 503
     assert "not owned by this host" in json.loads(answer.body)["error"]
     # Nobody owns it: 503. Owned here, but its worker restarts: 503.
-    answer = await router(None, handle).dispatch(REQUEST, 1, forwarded=False)
+    answer = await router(None, handle).dispatch(routed(1), forwarded=False)
     assert isinstance(answer, WebResponse) and answer.status == 503
     assert "no host owns partition 1" in json.loads(answer.body)["error"]
-    answer = await router(None, handle).dispatch(REQUEST, 0, forwarded=False)
+    answer = await router(None, handle).dispatch(routed(0), forwarded=False)
     assert isinstance(answer, WebResponse) and answer.status == 503
     assert json.loads(answer.body)["error"] == "worker 0, which owns partition 0, is restarting"
 
