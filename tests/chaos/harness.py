@@ -465,13 +465,19 @@ class Scene:
         produced = self.feeder.finish()
         if self.asker is not None:
             self.result.asks = self.asker.finish()
+        bootstrap, topic, parts = self.broker.bootstrap, self.out_topic, self.partitions
+        deadline = time.monotonic() + catch_up
         try:
+            # Counting first (cheap); but repeats make up for events not processed yet, so
+            # then every event's own output, read back.
             wait_until_sync(
-                lambda: (
-                    count_outputs(self.broker.bootstrap, self.out_topic, self.partitions)
-                    >= produced
-                ),
+                lambda: count_outputs(bootstrap, topic, parts) >= produced,
                 catch_up,
+                "as many outputs as events",
+            )
+            wait_until_sync(
+                lambda: not read_outputs(bootstrap, topic, parts).lost(produced),
+                max(1.0, deadline - time.monotonic()),
                 "an output for every event",
             )
         except AssertionError:
