@@ -98,8 +98,53 @@ async def declare_topics(bootstrap: str, specs: Iterable[TopicSpec], replication
                 raise BrokerError(
                     f"cannot create topic {name!r} on {bootstrap}: {exc.args[0].str()}"
                 ) from exc
+        await asyncio.to_thread(wait_visible, admin, [n.topic for n in new])
     finally:
         admin.poll(0)
+
+
+#: How long a created topic may take to show in the broker's metadata (seconds).
+VISIBLE_TIMEOUT = 30.0
+
+
+def wait_visible(admin: Any, names: Iterable[str], timeout: float = VISIBLE_TIMEOUT) -> None:
+    """Return once the broker's metadata shows every topic of ``names`` with a leader for
+    each of its partitions (blocking).
+
+    A topic's creation is answered before every broker's metadata has it: a consumer that
+    subscribes at once can be told "Subscribed topic not available" and then leaves the
+    topic alone until its next metadata refresh, minutes later. Past ``timeout``, a warning
+    names the topics still missing, and the caller goes on (the consumer will find
+    them at its next refresh)."""
+    deadline = time.monotonic() + timeout
+    missing = sorted(names)
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            log.debug("topic metadata not read (%s): asking again", exc)
+        else:
+            missing = [name for name in missing if not _ready(metadata.topics.get(name))]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            log.warning(
+                "topics %s were created but the broker's metadata did not show them within "
+                "%.0f s; their consumers find them at their next metadata refresh",
+                ", ".join(missing),
+                timeout,
+            )
+            return
+        time.sleep(0.02)  # the broker's metadata catches up within milliseconds
+
+
+def _ready(topic: Any) -> bool:
+    return (
+        topic is not None
+        and topic.error is None
+        and bool(topic.partitions)
+        and all(p.leader >= 0 for p in topic.partitions.values())
+    )
 
 
 async def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:

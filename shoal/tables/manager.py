@@ -196,7 +196,9 @@ class TableManager:
             jobs = []
             for table in tables:
                 for p in range(table.partitions or 1):
-                    store = table.stores.get(p) or self._open(table, p)
+                    store = table.stores.get(p)
+                    if store is None:
+                        store = self._open(table, p)
                     table.stores[p] = store
                     jobs.append(self._job(table, p, store))
             return jobs
@@ -269,7 +271,9 @@ class TableManager:
                     for table in tables:
                         if p >= (table.partitions or 0):
                             continue
-                        store = warm.get((table.name, p)) or self._open(table, p)
+                        store = warm.get((table.name, p))
+                        if store is None:  # not `or`: an empty store is a store too
+                            store = self._open(table, p)
                         jobs.append(self._job(table, p, store))
                 return jobs
 

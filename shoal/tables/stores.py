@@ -76,6 +76,10 @@ class PartitionStore:
     def __len__(self) -> int:
         return sum(1 for _ in self.items())
 
+    def __bool__(self) -> bool:
+        # An empty store is still a store (and truth must not count every item).
+        return True
+
     def apply(self, changes: Changes, last_offset: int) -> None:
         """Changelog records (encoded key, encoded value or None for a delete), in order,
         the last at ``last_offset``. Called from the recovery thread while the partition is

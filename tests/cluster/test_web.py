@@ -21,7 +21,7 @@ import pytest
 from shoal.cluster.client import SyncClient
 from shoal.contrib.asgi import views
 from tests.cluster.test_faust_programs import program_env
-from tests.cluster.test_tables_cluster import Outputs, check_counts, produce_words
+from tests.cluster.test_tables_cluster import Outputs, check_counts, committed, produce_words
 from tests.helpers import wait_until_sync
 from tests.processes import Clusterctl
 
@@ -142,7 +142,18 @@ def test_lookups_are_routed_to_the_owner_through_a_kill_and_a_handover(
         mounted = views(program.app)
         assert asyncio.run(asgi_get(mounted, words[1])) == (200, expected[words[1]])
 
-        # SIGKILL a worker of the first host that owns a word: 503s or right answers.
+        # SIGKILL a worker of the first host that owns a word: 503s or right answers. Once
+        # every word is committed: a kill before that repeats the events after the last
+        # commit (at least once), and their counts rightly grow.
+        sources = [
+            f"{unique}-words",
+            f"{unique}-tests.programs.wordcount.count_words-word-repartition",
+        ]
+        wait_until_sync(
+            lambda: committed(kafka_bootstrap, unique, sources) >= 2 * sum(sent.values()),
+            60,
+            "every word committed",
+        )
         word = next(w for w in words if pids[w] in first.worker_pids().values())
         os.kill(pids[word], signal.SIGKILL)
         ok, _ = check_lookups(urls, expected, time.monotonic() + 60)

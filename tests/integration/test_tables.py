@@ -3,6 +3,7 @@ stores across restarts, global tables, windows, and the errors that must be clea
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,22 @@ async def test_a_window_closes_after_a_restart_between_its_events_and_its_close(
     assert len(keys) == len(set(keys))  # once each
     assert {key[0] for key in keys} == {"p0", "p1", "p2"}
     assert sum(again.tables["views"].values()) == 0  # closed windows are deleted
+
+
+async def test_an_empty_standby_store_is_the_one_taken_when_its_partition_comes(
+    app_factory: Any, tmp_path: Path
+) -> None:
+    # The warm store of a standby partition with nothing in it yet was taken for false: the
+    # partition's store was opened a second time next to it, RocksDB's lock (held by this
+    # very process) was waited for 30 s, and the worker stopped with StoreLocked.
+    app = app_factory(store="rocksdb://", datadir=str(tmp_path))
+    word_count(app)
+    await app.runtime.declare(app.tables.specs())
+    await app.tables.standby([1])
+    try:
+        async with asyncio.timeout(20):
+            await app.tables.hold([(f"{app.id}-words", 1)])
+        assert app.tables.held == {1}
+        assert app.tables._standbys.partitions == set()
+    finally:
+        await app.tables.stop()
