@@ -51,17 +51,26 @@ def fetch(kafka: Any, max_messages: int, timeout: float) -> list[Any]:
     return [first, *kafka.consume(max_messages - 1, 0)]
 
 
-def to_message(msg: Any) -> Message:
-    _kind, ts = msg.timestamp()
-    return Message(
-        msg.topic(),
-        msg.partition(),
-        msg.offset(),
-        ts / 1000.0 if ts > 0 else None,
-        msg.key(),
-        msg.value(),
-        msg.headers(),
-    )
+def to_messages(msgs: list[Any]) -> Batch:
+    """The fetched records as Messages, those that are errors left out; once per record, so
+    one comprehension and no Python frame per record."""
+    new = tuple.__new__
+    return [
+        new(
+            Message,
+            (
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                ts / 1000.0 if (ts := m.timestamp()[1]) > 0 else None,
+                m.key(),
+                m.value(),
+                m.headers(),
+            ),
+        )
+        for m in msgs
+        if m.error() is None
+    ]
 
 
 class ConsumerThread:
@@ -174,15 +183,9 @@ class ConsumerThread:
                 msgs = fetch(kafka, self._batch_size, self._poll_timeout)
                 if not msgs:
                     continue
-                batch: Batch = []
-                for msg in msgs:
-                    err = msg.error()
-                    if err is None:
-                        batch.append(to_message(msg))
-                    elif err.code() != confluent_kafka.KafkaError._PARTITION_EOF:
-                        self._on_error_threadsafe(
-                            f"consumer error on {msg.topic()}[{msg.partition()}]: {err}"
-                        )
+                batch = to_messages(msgs)
+                if len(batch) != len(msgs):
+                    self._report_errors(msgs)
                 if batch:
                     self._call(self._on_batch(batch))
         except BaseException as exc:  # the loop must learn that fetching stopped
@@ -200,6 +203,16 @@ class ConsumerThread:
             self._serve_calls(closed=True)  # those queued since the last serve
             self._closing()
             self.stopped.set()
+
+    def _report_errors(self, msgs: list[Any]) -> None:
+        """Say what went wrong for the fetched records that are errors (but the end of a
+        partition, which is not one)."""
+        for msg in msgs:
+            err = msg.error()
+            if err is not None and err.code() != confluent_kafka.KafkaError._PARTITION_EOF:
+                self._on_error_threadsafe(
+                    f"consumer error on {msg.topic()}[{msg.partition()}]: {err}"
+                )
 
     @property
     def alive(self) -> bool:

@@ -60,6 +60,8 @@ class MessageTooLarge(BrokerError):
 
 
 _NO_EXTRA: dict[str, Any] = {}  # never mutated
+#: librdkafka's RD_KAFKA_PARTITION_UA: no partition given, the configured partitioner picks.
+UNASSIGNED = -1
 
 
 class _Generation:
@@ -158,19 +160,15 @@ class Producer:
                 gen_callback(err, msg)
                 on_delivery(err, msg)
 
-        # value and key go positionally: confluent-kafka parses keyword arguments far more
-        # slowly (about 1.5 us per message), and this runs once per produced message.
-        extra: dict[str, Any] = _NO_EXTRA
-        if partition is not None or headers:
-            extra = {}
-            if partition is not None:
-                extra["partition"] = partition
-            if headers:
-                extra["headers"] = headers
+        # Everything but the headers goes positionally: confluent-kafka parses keyword
+        # arguments far more slowly (0.4 us per keyword, measured), and this runs once per
+        # produced message. Partition -1 is librdkafka's "unassigned": its partitioner picks.
+        extra: dict[str, Any] = {"headers": headers} if headers else _NO_EXTRA
+        where = UNASSIGNED if partition is None else partition
         deadline = 0.0
         while True:
             try:
-                self._kafka.produce(topic, value, key, on_delivery=callback, **extra)
+                self._kafka.produce(topic, value, key, where, callback, **extra)
                 break
             except BufferError:
                 # librdkafka's local queue is full: block (back-pressure) until the poller
@@ -195,6 +193,34 @@ class Producer:
                 raise BrokerError(f"cannot produce to topic {topic!r}: {exc}") from exc
         gen.produced += 1
         self.sent += 1
+
+    def value_sender(
+        self,
+        topic: str,
+        encode: Callable[[Any], bytes | None],
+        encode_failed: Callable[[Any, Exception], Exception],
+    ) -> Callable[[Any], None]:
+        """A function that encodes a value and queues it to ``topic`` (no key), as
+        :meth:`send_soon` does: an agent's sink, one frame per value. A value ``encode``
+        cannot encode raises ``encode_failed(value, error)``; a full queue or a produce
+        error takes :meth:`send_soon`'s way (which waits for room, or says what failed)."""
+        produce = self._kafka.produce
+
+        def send(value: Any) -> None:
+            try:
+                data = encode(value)
+            except Exception as exc:
+                raise encode_failed(value, exc) from exc
+            gen = self._current
+            try:
+                produce(topic, data, None, UNASSIGNED, gen.callback)
+            except (BufferError, confluent_kafka.KafkaException):
+                self.send_soon(topic, None, data)  # nothing was queued: its slow way
+                return
+            gen.produced += 1
+            self.sent += 1
+
+        return send
 
     async def send(
         self,

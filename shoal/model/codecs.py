@@ -194,8 +194,8 @@ def make_decoder(
 
 def _record_dumper(record: RecordMeta, codec: Codec) -> Dumper:
     if codec.accepts_records and not record._options.include_metadata:
-        return codec.dumps
-    codec_dumps = codec.dumps
+        return codec.raw_dumps
+    codec_dumps = codec.raw_dumps
     return lambda obj: codec_dumps(
         obj.to_representation() if isinstance(type(obj), RecordMeta) else obj
     )
@@ -208,7 +208,7 @@ def _any_value_encoder(
     options, once per class. One frame for what runs once per produced value: the None
     check, the Record dispatch and the error handling of :func:`_guarded`."""
     per_class: dict[RecordMeta, Dumper] = {}
-    plain = codec.dumps
+    plain = codec.raw_dumps
     source = codec.name
 
     def encode(obj: Any) -> bytes | None:
@@ -240,7 +240,7 @@ def build_encoder(codec: Codec, value_type: Any = None) -> Callable[[Any], bytes
     elif target is None or target is Any:
         return _any_value_encoder(codec, lambda _cls: codec)
     else:
-        dump = codec.dumps
+        dump = codec.raw_dumps
     return _guarded(dump, codec.name)
 
 

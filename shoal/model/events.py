@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shoal.types import Headers, TopicPartition
 
@@ -17,9 +16,12 @@ class Tracker(Protocol):
     def ack(self, offset: int) -> None: ...
 
 
-@dataclass(slots=True)
-class Message:
-    """One Kafka record: where it came from and its raw bytes."""
+class Message(NamedTuple):
+    """One Kafka record: where it came from and its raw bytes.
+
+    A named tuple: the consumer thread makes one per fetched record with ``tuple.__new__``,
+    without a Python frame (:func:`shoal.kafka.consumer.to_messages`).
+    """
 
     topic: str
     partition: int

@@ -56,6 +56,12 @@ class Codec:
         """Deserialize ``data`` into Python objects."""
         raise NotImplementedError
 
+    @property
+    def raw_dumps(self) -> Dumper:
+        """``dumps``, or a faster function that may raise any exception instead of
+        EncodeError (the encoders that call it once per message say what failed)."""
+        return self.dumps
+
     def typed_loader(self, value_type: Any, *, strict: bool) -> Loader:
         """Return a function decoding bytes into ``value_type`` (``None``: no conversion).
 
@@ -122,6 +128,10 @@ class _MsgspecCodec(Codec):
         self._encode = encode
         self._decode = decode
         self._typed = typed
+
+    @property
+    def raw_dumps(self) -> Dumper:
+        return self._encode
 
     def dumps(self, obj: Any) -> bytes:
         try:

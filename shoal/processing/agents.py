@@ -43,6 +43,25 @@ Deliver = Callable[[Any, Event | None], Awaitable[None] | None]
 OnError = Callable[[Exception, Event | None], Awaitable[bool]]
 
 
+class SyncSinks:
+    """Sinks that take a value with nothing to await (topics, agents, channels), then the
+    reply to an ``ask``: what an agent does with each value it yields."""
+
+    __slots__ = ("reply", "sends")
+
+    def __init__(
+        self, sends: list[Callable[[Any], Any]], reply: Callable[[Any, Event], None]
+    ) -> None:
+        self.sends = sends
+        self.reply = reply
+
+    def __call__(self, value: Any, event: Event | None) -> None:
+        for send in self.sends:
+            send(value)
+        if event is not None and event.message.headers:
+            self.reply(value, event)
+
+
 class Agent:
     """A stream processor started by the app, and a handle to send it values."""
 
@@ -75,8 +94,7 @@ class Agent:
         self.name = name
         self.concurrency = concurrency
         self._sinks = list(sink or ())
-        self._calls: list[tuple[Callable[[Any], Any], bool]] | None = None
-        self._awaiting_sinks = False
+        self._deliver: Deliver | None = None  # made by start(): sinks and producer are known
         self._on_error_policy = on_error
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = AgentStats()
@@ -115,7 +133,7 @@ class Agent:
 
     def add_sink(self, sink: Sink) -> None:
         self._sinks.append(sink)
-        self._calls = None
+        self._deliver = None
 
     # -- running -----------------------------------------------------------------------------
 
@@ -124,6 +142,7 @@ class Agent:
         partitions starts one per partition as they are assigned (:meth:`partitions_changed`)."""
         loop = asyncio.get_running_loop()
         self._inbox = inbox
+        self._deliver = None  # a fresh one for this start's producer
         if self.isolated_partitions:
             return []
         self._tasks = [
@@ -160,7 +179,7 @@ class Agent:
         on_error: OnError | None = None,
         active: set[TopicPartition] | None = None,
     ) -> None:
-        deliver = deliver or self._deliver
+        deliver = deliver or self._deliver or self._make_deliver()
         on_error = on_error or self._on_error
         while True:
             cursor = Cursor(self.name, self.stats, self.concurrency)
@@ -188,7 +207,16 @@ class Agent:
 
     async def _drive(self, stream: Stream[Any], cursor: Cursor, deliver: Deliver) -> None:
         result = self.fun(stream)
-        if inspect.isasyncgen(result):
+        if inspect.isasyncgen(result) and isinstance(deliver, SyncSinks):
+            # deliver(), inlined: this runs once per value.
+            sends, reply = deliver.sends, deliver.reply
+            async for value in result:
+                for send in sends:
+                    send(value)
+                event = cursor.current_event
+                if event is not None and event.message.headers:
+                    reply(value, event)
+        elif inspect.isasyncgen(result):
             async for value in result:
                 pending = deliver(value, cursor.current_event)
                 if pending is not None:  # a sink that awaits: not the per-event common case
@@ -198,40 +226,36 @@ class Agent:
         else:
             raise AgentError(f"agent {self.name!r} must be an async function taking a stream")
 
-    def _sink_calls(self) -> list[tuple[Callable[[Any], Any], bool]]:
-        """Each sink as (call, may return an awaitable), worked out once, not per event."""
-        calls: list[tuple[Callable[[Any], Any], bool]] = []
-        self._awaiting_sinks = any(
-            not isinstance(sink, Agent | Topic | Channel) for sink in self._sinks
-        )
-        for sink in self._sinks:
-            if isinstance(sink, Agent | Topic | Channel):
-                topic = sink.channel if isinstance(sink, Agent) else sink
-                calls.append((topic.send_value, False))
-            else:
-                calls.append((sink, True))
-        return calls
+    def _make_deliver(self) -> Deliver:
+        """What :meth:`_drive` calls with each value the agent yields: every sink in order,
+        then the reply to an ``ask``. Made once per start, not per value. Topic, agent and
+        channel sinks take a value without anything to await (no coroutine per value); only
+        with a function sink, which may return an awaitable, is there one."""
+        reply = self._reply
+        if any(not isinstance(sink, Agent | Topic | Channel) for sink in self._sinks):
+            calls = [self._sink_call(sink) for sink in self._sinks]
 
-    def _deliver(self, value: Any, event: Event | None) -> Awaitable[None] | None:
-        calls = self._calls
-        if calls is None:
-            calls = self._calls = self._sink_calls()
-        if self._awaiting_sinks:
-            return self._deliver_awaiting(value, event)
-        for call, _ in calls:  # topics and channels: nothing to await, no coroutine per value
-            call(value)
-        if event is not None and event.message.headers:
-            self._reply(value, event)
-        return None
+            async def deliver_awaiting(value: Any, event: Event | None) -> None:
+                for call, may_await in calls:
+                    outcome = call(value)
+                    if may_await and inspect.isawaitable(outcome):
+                        await outcome
+                if event is not None and event.message.headers:
+                    reply(value, event)
 
-    async def _deliver_awaiting(self, value: Any, event: Event | None) -> None:
-        """With a function sink: each sink in turn, awaiting what it returns."""
-        for call, may_await in self._calls or ():
-            outcome = call(value)
-            if may_await and inspect.isawaitable(outcome):
-                await outcome
-        if event is not None and event.message.headers:
-            self._reply(value, event)
+            self._deliver = deliver_awaiting
+            return deliver_awaiting
+        deliver = SyncSinks([self._sink_call(sink)[0] for sink in self._sinks], reply)
+        self._deliver = deliver
+        return deliver
+
+    @staticmethod
+    def _sink_call(sink: Sink) -> tuple[Callable[[Any], Any], bool]:
+        """A sink as (call with a value, may return an awaitable)."""
+        if isinstance(sink, Agent | Topic | Channel):
+            topic = sink.channel if isinstance(sink, Agent) else sink
+            return topic.value_sender(), False
+        return sink, True
 
     def _reply(self, value: Any, event: Event) -> None:
         request = Request.of(event.message)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shoal.exceptions import AgentError
@@ -115,9 +116,9 @@ class Channel:
         for inbox in self._readers.values():
             inbox.push(event)
 
-    def send_value(self, value: Any) -> None:
-        """``send_soon(value=value)``: an agent's sink."""
-        self.send_soon(value=value)
+    def value_sender(self) -> Callable[[Any], None]:
+        """``send_soon(value=value)`` as a function of the value: an agent's sink."""
+        return lambda value: self.send_soon(value=value)
 
     async def send(
         self,

@@ -75,9 +75,17 @@ class Cursor:
 
 
 def _count_done(cursor: Cursor, stats: AgentStats) -> None:
+    """One more event processed, and the time it took if it was one of the timed ones."""
     stats.processed += 1
-    if not stats.processed & 15 and len(stats.samples) < AgentStats.MAX_SAMPLES:
-        stats.samples.append(time.perf_counter() - cursor.started)
+    if cursor.started:
+        _count_done_timed(cursor, stats)
+
+
+def _count_done_timed(cursor: Cursor, stats: AgentStats) -> None:
+    """The time the event took, from when it was handed out (``cursor.started``)."""
+    started, cursor.started = cursor.started, 0.0
+    if len(stats.samples) < AgentStats.MAX_SAMPLES:
+        stats.samples.append(time.perf_counter() - started)
 
 
 def _present_value(event: Event) -> Any:
@@ -101,10 +109,16 @@ class Stream(Generic[T]):
         autoack: bool = True,
         lane: int = 0,
         concurrency: int = 1,
+        take: Callable[[int], Event | None] | None = None,
     ) -> None:
         self._runtime = runtime
         self.channel = channel
         self._get_event = get_event
+        #: The inbox's ``get_nowait`` when ``get_event`` reads it directly: __anext__ takes
+        #: a waiting event without a coroutine per event, ``get_event`` is the slow path.
+        self._take = take
+        #: When the fast path gives the loop a turn next (time.monotonic).
+        self._yield_at = 0.0
         self._present = present
         self._cursor = cursor or Cursor(channel.get_topic_name() if channel else "stream")
         self._autoack = autoack
@@ -146,7 +160,13 @@ class Stream(Generic[T]):
                     return event
 
         return cls(
-            runtime, get_event, channel=channel, cursor=cursor, lane=lane, concurrency=concurrency
+            runtime,
+            get_event,
+            channel=channel,
+            cursor=cursor,
+            lane=lane,
+            concurrency=concurrency,
+            take=get_nowait,
         )
 
     # -- iteration ---------------------------------------------------------------------------
@@ -159,6 +179,7 @@ class Stream(Generic[T]):
     async def __anext__(self) -> Any:
         done = self._unacked
         cursor = self._cursor
+        stats = cursor.stats
         if done is not None:  # _ack_previous(), inlined: this runs once per event
             self._unacked = None
             if self._autoack:
@@ -171,14 +192,33 @@ class Stream(Generic[T]):
                 else:
                     for previous in done:
                         previous.ack()
-            if cursor.stats is not None:
-                _count_done(cursor, cursor.stats)
-        event = await self._get_event()
+            if stats is not None:
+                stats.processed += 1  # _count_done(), inlined but for the timed events
+                if cursor.started:
+                    _count_done_timed(cursor, stats)
+        event = None
+        take = self._take
+        if take is not None:
+            # The fast path: an event waits in the inbox (no coroutine per event).
+            event = take(self._lane)
+            if event is not None:
+                if time.monotonic() > self._yield_at:
+                    # A full inbox never makes this stream wait: give the loop a turn now
+                    # and then, or heartbeats and the supervisor's requests starve behind
+                    # a busy agent (a stalled worker gets killed).
+                    await asyncio.sleep(0)
+                    self._yield_at = time.monotonic() + YIELD_EVERY
+                if (tracker := event._tracker) is not None and tracker.revoked:
+                    event = None  # the slow path skips it, and any other revoked one
+        if event is None:
+            event = await self._get_event()
+            self._yield_at = time.monotonic() + YIELD_EVERY
         self._unacked = event
         cursor.current_event = event
-        if cursor.stats is not None:
-            cursor.started = time.perf_counter()
-        return self._present(event)
+        if stats is not None and not (stats.processed + 1) & 15:
+            cursor.started = time.perf_counter()  # every 16th event is timed
+        present = self._present
+        return event.value if present is _present_value else present(event)
 
     def _ack_previous(self) -> None:
         done = self._unacked
@@ -221,6 +261,7 @@ class Stream(Generic[T]):
             autoack=self._autoack if autoack is None else autoack,
             lane=self._lane,
             concurrency=self._concurrency,
+            take=self._take if get_event is None else None,
         )
 
     # -- operators ---------------------------------------------------------------------------

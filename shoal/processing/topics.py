@@ -58,10 +58,10 @@ class Topic:
         self.replicas = replicas
         self.internal = internal
         self.config = dict(config or {})
-        decode_key = codecs.make_decoder(self.key_serializer, key_type)
-        # Keys are optional in Kafka whatever the key type: a missing key is None.
-        self._decode_key: Callable[[bytes | None], Any] = lambda data: (
-            None if data is None else decode_key(data)
+        # Keys are optional in Kafka whatever the key type: a missing key is None (to_event
+        # never calls this with None).
+        self._decode_key: Callable[[bytes | None], Any] = codecs.make_decoder(
+            self.key_serializer, key_type
         )
         self._decode_value: Callable[[bytes | None], Any] = codecs.make_decoder(
             self.value_serializer, value_type
@@ -116,16 +116,21 @@ class Topic:
         try:
             return self._encode_value(value)
         except Exception as exc:
-            raise EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}") from exc
+            raise self._encode_failed(value, exc) from exc
 
     def to_event(self, message: Message, tracker: Tracker | None) -> Event:
-        """Decode a message; raises DecodeError saying which part failed."""
-        try:
-            key = self._decode_key(message.key)
-        except DecodeError as exc:
-            raise DecodeError(f"key: {exc}", field=exc.field) from exc
-        value = self._decode_value(message.value)
-        return Event(key, value, message, tracker)
+        """Decode a message; raises DecodeError saying which part failed, or that it has no
+        value (a tombstone is not an event)."""
+        value = message.value
+        if value is None:
+            raise DecodeError("message has no value")
+        key = message.key
+        if key is not None:
+            try:
+                key = self._decode_key(key)
+            except DecodeError as exc:
+                raise DecodeError(f"key: {exc}", field=exc.field) from exc
+        return Event(key, self._decode_value(value), message, tracker)
 
     async def declare(self) -> None:
         """Create the topics if they do not exist (with the app's partition count unless
@@ -165,13 +170,16 @@ class Topic:
             headers=normalize_headers(headers),
         )
 
-    def send_value(self, value: Any) -> None:
-        """``send_soon(value=value)`` in one frame: an agent's sink, once per value it yields."""
-        try:
-            data = self._encode_value(value)
-        except Exception as exc:
-            raise EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}") from exc
-        self._runtime.producers.main().send_soon(self.topics[0], None, data)
+    def value_sender(self) -> Callable[[Any], None]:
+        """``send_soon(value=value)`` as a function of the value, bound to the running app's
+        producer: an agent's sink, called once per value it yields. Made again when the app
+        starts again (a new producer)."""
+        return self._runtime.producers.main().value_sender(
+            self.topics[0], self._encode_value, self._encode_failed
+        )
+
+    def _encode_failed(self, value: Any, exc: Exception) -> EncodeError:
+        return EncodeError(f"topic {self}: cannot encode value {value!r}: {exc}")
 
     def send_soon(
         self,

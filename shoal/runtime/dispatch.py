@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from itertools import groupby
+from operator import attrgetter
 
 from shoal import metrics
 from shoal.exceptions import DecodeError
@@ -135,26 +137,55 @@ class Dispatch:
     async def __call__(self, batch: Batch) -> None:
         by_topic = self._subscriptions.by_topic
         offsets = self._offsets
-        dead_letter = self._dead_letters.send
-        # librdkafka hands out runs of one partition: look its state up once per run.
-        last_tp: TP | None = None
-        tracker: PartitionOffsets | None = None
-        subs: list[tuple[TopicLike, Inbox]] = []
-        for message in batch:
-            tp = (message.topic, message.partition)
-            if tp != last_tp:
-                last_tp = tp
-                tracker = offsets.get(tp)
-                subs = by_topic.get(message.topic, [])
+        received: Counter[str] = Counter()
+        # librdkafka hands out runs of one partition: each run is handed over at once.
+        for (topic, partition), messages in groupby(batch, _partition_of):
+            run = list(messages)
+            received[topic] += len(run)
+            tracker = offsets.get((topic, partition))
             if tracker is None:
                 # Fetched just before its partition was revoked: the new owner reads it
                 # from the committed offset, so it is not ours to process or commit.
-                self._stats["not_owned"] += 1
+                self._stats["not_owned"] += len(run)
                 continue
-            if message.value is None:
-                dead_letter(message, DecodeError("message has no value"))
-                tracker.delivered(message.offset, 0)
-                continue
+            subs = by_topic.get(topic, [])
+            if len(subs) != 1 or not self._hand_over(run, tracker, *subs[0]):
+                self._each(run, tracker, subs)
+        self._stats["received"] += len(batch)
+        self._received(len(batch))
+        record = metrics.record
+        for topic, n in received.items():
+            for _topic, inbox in by_topic.get(topic, []):
+                record.events_received(inbox.owner, topic, n)
+        for inbox in self._subscriptions.inboxes():
+            if inbox.full:
+                await inbox.wait_for_space()
+
+    @staticmethod
+    def _hand_over(
+        run: list[Message], tracker: PartitionOffsets, topic: TopicLike, inbox: Inbox
+    ) -> bool:
+        """A run of messages to its one subscriber; False, and nothing handed over, if one of
+        them cannot be decoded (:meth:`_each` then takes them one by one)."""
+        to_event = topic.to_event
+        try:
+            events = [to_event(message, tracker) for message in run]
+        except DecodeError:
+            return False
+        inbox.push_run(events, run[0].partition)
+        tracker.delivered_each([message.offset for message in run])
+        return True
+
+    def _each(
+        self,
+        run: list[Message],
+        tracker: PartitionOffsets,
+        subs: list[tuple[TopicLike, Inbox]],
+    ) -> None:
+        """A run of messages, one by one, to each subscriber; what cannot be decoded goes to
+        the dead letters."""
+        dead_letter = self._dead_letters.send
+        for message in run:
             delivered = 0
             for topic, inbox in subs:
                 try:
@@ -165,16 +196,6 @@ class Dispatch:
                 inbox.push(event)
                 delivered += 1
             tracker.delivered(message.offset, delivered)
-        self._stats["received"] += len(batch)
-        self._count_received(batch)
-        self._received(len(batch))
-        for inbox in self._subscriptions.inboxes():
-            if inbox.full:
-                await inbox.wait_for_space()
 
-    def _count_received(self, batch: Batch) -> None:
-        per_topic: Counter[str] = Counter(message.topic for message in batch)
-        record = metrics.record
-        for topic, n in per_topic.items():
-            for _topic, inbox in self._subscriptions.by_topic.get(topic, []):
-                record.events_received(inbox.owner, topic, n)
+
+_partition_of = attrgetter("topic", "partition")

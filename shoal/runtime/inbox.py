@@ -51,6 +51,16 @@ class Inbox:
         if getters:
             _wake_one(getters)
 
+    def push_run(self, events: list[Event], partition: int) -> None:
+        """Add events of one partition, in order, without waiting (see :meth:`push`)."""
+        n = len(self._lanes)
+        lane = partition % n if n > 1 else 0
+        self._lanes[lane].extend(events)
+        self.size += len(events)
+        getters = self._getters[lane]
+        for _ in range(min(len(events), len(getters))):
+            _wake_one(getters)
+
     @property
     def full(self) -> bool:
         return self.size >= self.maxsize
@@ -128,9 +138,12 @@ class PartitionInbox(Inbox):
         return lane
 
     def push(self, event: Event) -> None:
-        lane = self.lane_for(event.message.partition)
-        self._lanes[lane].append(event)
-        self.size += 1
+        self.push_run([event], event.message.partition)
+
+    def push_run(self, events: list[Event], partition: int) -> None:
+        lane = self.lane_for(partition)
+        self._lanes[lane].extend(events)
+        self.size += len(events)
         getters = self._getters[lane]
-        if getters:
+        for _ in range(min(len(events), len(getters))):
             _wake_one(getters)

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Iterable
 
 
 class PartitionOffsets:
-    """The delivered-but-not-done messages of one partition, oldest first."""
+    """The delivered-but-not-done messages of one partition, oldest first.
+
+    Kept for the common case, which costs a compare and a ``popleft`` per ack: each message
+    went to one subscriber, and acks come in order. A message sent to several subscribers
+    counts its acks in ``_shared``; one done before an older one waits in ``_early`` until
+    the older ones are done too.
+    """
 
     __slots__ = (
+        "_early",
         "_idle",
         "_pending",
-        "_remaining",
+        "_shared",
         "committed",
         "done",
         "partition",
@@ -30,7 +38,10 @@ class PartitionOffsets:
         self.topic = topic
         self.partition = partition
         self._pending: deque[int] = deque()
-        self._remaining: dict[int, int] = {}
+        #: Acks still wanted, for messages delivered to more than one subscriber.
+        self._shared: dict[int, int] = {}
+        #: Pending messages that are done, behind an older one that is not.
+        self._early: set[int] = set()
         #: One past the highest offset that is done with everything before it done too.
         self.done: int | None = None
         #: The offset last committed to Kafka (what a restart resumes from).
@@ -41,46 +52,60 @@ class PartitionOffsets:
 
     def delivered(self, offset: int, subscribers: int) -> None:
         """Record that the message at ``offset`` went to ``subscribers`` streams."""
-        if subscribers <= 0:
-            self._advance_past(offset)
-            return
-        self._pending.append(offset)
-        self._remaining[offset] = subscribers
-
-    def _advance_past(self, offset: int) -> None:
-        if not self._pending:
+        pending = self._pending
+        if subscribers == 1:
+            pending.append(offset)
+        elif subscribers > 1:
+            pending.append(offset)
+            self._shared[offset] = subscribers
+        elif not pending:
             self.done = offset + 1
         else:
             # Nothing subscribed: done at once, but only committable once those before it are.
-            self._pending.append(offset)
-            self._remaining[offset] = 0
-            self._drain()
+            pending.append(offset)
+            self._early.add(offset)
+
+    def delivered_each(self, offsets: Iterable[int]) -> None:
+        """Record that each message of ``offsets`` (in order) went to one stream."""
+        self._pending.extend(offsets)
 
     def ack(self, offset: int) -> None:
         """One subscriber is done with ``offset``."""
-        remaining = self._remaining
-        left = remaining.get(offset)
-        if left is None:
-            return
         pending = self._pending
-        if left == 1 and pending[0] == offset:
-            # The common case (in-order acks): the oldest pending offset is now done.
+        if pending and pending[0] == offset and not self._shared:
+            # The common case (one subscriber, in-order acks): the oldest one is done.
             pending.popleft()
-            del remaining[offset]
             self.done = offset + 1
-            if pending:
-                if remaining[pending[0]] <= 0:
-                    self._drain()
-            elif self._idle is not None:
+            if self._early:
+                self._drain()
+            elif not pending and self._idle is not None:
                 self._wake_idle()
             return
-        remaining[offset] = left - 1
+        self._ack_other(offset)
+
+    def _ack_other(self, offset: int) -> None:
+        shared = self._shared
+        left = shared.get(offset)
+        if left is not None:
+            if left > 1:
+                shared[offset] = left - 1
+                return
+            del shared[offset]
+        pending = self._pending
+        if not pending or offset < pending[0]:
+            return  # not in flight: done already
+        if offset == pending[0]:
+            pending.popleft()
+            self.done = offset + 1
+        else:
+            self._early.add(offset)
+        self._drain()
 
     def _drain(self) -> None:
-        pending, remaining = self._pending, self._remaining
-        while pending and remaining[pending[0]] <= 0:
+        pending, early = self._pending, self._early
+        while pending and pending[0] in early:
             offset = pending.popleft()
-            del remaining[offset]
+            early.discard(offset)
             self.done = offset + 1
         if not pending and self._idle is not None:
             self._wake_idle()

@@ -30,6 +30,8 @@ class IntTopic:
         return self.topics[0]
 
     def to_event(self, message: Message, tracker: Tracker | None) -> Event:
+        if message.value is None:  # as Topic.to_event
+            raise DecodeError("message has no value")
         try:
             return Event(None, int(message.value or b""), message, tracker)
         except ValueError as exc:
@@ -133,3 +135,41 @@ async def test_a_full_inbox_holds_the_hand_over() -> None:
     inbox.get_nowait()
     inbox.get_nowait()
     await asyncio.wait_for(handing, 1)
+
+
+async def test_a_bad_message_in_a_run_is_dead_lettered_and_the_rest_keep_their_order() -> None:
+    producer = RecordingProducer()
+    dispatch, subscriptions, offsets, stats = setup(producer)
+    inbox = subscriptions.subscribe(IntTopic("n"), owner="a")
+    values = [b"0", b"1", b"two", b"3", b"4"]
+    await dispatch([message(0, offset, value) for offset, value in enumerate(values)])
+    events = [inbox.get_nowait() for _ in range(4)]
+    assert [e.offset for e in events if e] == [0, 1, 3, 4] and inbox.get_nowait() is None
+    assert [dict(sent[3])["shoal-source-offset"] for sent in producer.sent] == [b"2"]
+    tracker = offsets[("n", 0)]
+    for event in events[:2]:
+        assert event is not None and event.ack()
+    assert tracker.committable() == 3  # the dead letter is done, the events after are not
+    for event in events[2:]:
+        assert event is not None and event.ack()
+    assert tracker.committable() == 5 and stats["received"] == 5
+
+
+async def test_interleaved_runs_of_partitions_reach_their_own_offsets_and_lanes() -> None:
+    producer = RecordingProducer()
+    dispatch, subscriptions, offsets, _stats = setup(producer)
+    offsets[("n", 1)] = PartitionOffsets("n", 1)
+    inbox = subscriptions.subscribe(IntTopic("n"), owner="a", lanes=2)
+    batch = [message(0, 10, b"1"), message(0, 11, b"2"), message(1, 10, b"3"), message(0, 12, b"4")]
+    await dispatch(batch)
+    lane0 = [inbox.get_nowait(0) for _ in range(3)]
+    lane1 = inbox.get_nowait(1)
+    assert [(e.partition, e.offset, e.value) for e in lane0 if e] == [
+        (0, 10, 1),
+        (0, 11, 2),
+        (0, 12, 4),
+    ]
+    assert lane1 is not None and (lane1.partition, lane1.offset) == (1, 10)
+    assert offsets[("n", 0)].in_flight == 3 and offsets[("n", 1)].in_flight == 1
+    lane1.ack()
+    assert offsets[("n", 1)].committable() == 11 and offsets[("n", 0)].committable() is None

@@ -71,3 +71,15 @@ async def test_a_partition_inbox_gives_each_partition_a_lane_of_its_own() -> Non
     inbox.push(event(7, 10))
     assert (await asyncio.wait_for(waiting, 5)).message.partition == 7
     assert inbox.size == 3
+
+
+async def test_a_run_of_events_wakes_as_many_waiting_readers() -> None:
+    inbox = Inbox()
+    readers = [asyncio.ensure_future(inbox.get()) for _ in range(3)]
+    await wait_until(lambda: len(inbox._getters[0]) == 3, 5, "the readers to wait")
+    inbox.push_run([event(0, 1), event(0, 2)], 0)
+    await wait_until(lambda: sum(r.done() for r in readers) == 2, 5, "two readers to wake")
+    assert sorted(r.result().offset for r in readers if r.done()) == [1, 2]
+    assert inbox.size == 0
+    for reader in readers:
+        reader.cancel()
