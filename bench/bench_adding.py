@@ -8,9 +8,7 @@ the same at-least-once discipline: offsets are committed only after every output
 before them is acknowledged by the broker. Both use shoal's producer settings (``acks=all``,
 idempotence, ``linger.ms=5``). Each run's output topic is counted afterwards and must hold
 exactly ``--events`` messages. The topics made here are deleted at the end (``--keep-topics``
-keeps them).
-
-This is a plain script, not a test.
+keeps them). A plain script, not a test.
 """
 
 from __future__ import annotations
@@ -25,8 +23,8 @@ import pstats
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import confluent_kafka
@@ -34,6 +32,7 @@ from confluent_kafka import TopicPartition
 
 import shoal
 from bench.common import create_topics, delete_topics, preproduce
+from bench.measure import per_event, thread_cpu
 from shoal import metrics
 from shoal.worker.runner import install_event_loop_policy
 
@@ -57,6 +56,7 @@ class Result:
     done: float  # every input event processed
     committed: float  # final commit made
     cpu: float  # CPU seconds of this process (all threads) from start to the final commit
+    threads: str = ""  # the same per thread and event (measure.per_event)
 
     @property
     def rate(self) -> float:
@@ -109,7 +109,7 @@ def producer_config(broker: str) -> dict[str, Any]:
 
 def run_bare(broker: str, source: str, sink: str, events: int, commit_interval: float) -> Result:
     started = time.perf_counter()
-    cpu = time.process_time()
+    cpu, before = time.process_time(), thread_cpu()
     consumer = confluent_kafka.Consumer(
         {
             "bootstrap.servers": broker,
@@ -163,10 +163,10 @@ def run_bare(broker: str, source: str, sink: str, events: int, commit_interval: 
         done = time.perf_counter()
         commit(positions)
         committed = time.perf_counter()
-        cpu = time.process_time() - cpu
+        cpu, threads = time.process_time() - cpu, per_event(thread_cpu(), before, events)
     finally:
         consumer.close()
-    return Result("bare confluent-kafka", events, started, first, done, committed, cpu)
+    return Result("bare confluent-kafka", events, started, first, done, committed, cpu, threads)
 
 
 # -- shoal ------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ async def _run_shoal(
     if profiler is not None:
         profiler.enable()
     started = time.perf_counter()
-    cpu = time.process_time()
+    cpu, before, threads = time.process_time(), thread_cpu(), ""
     first = done = 0.0
     try:
         await app.start()
@@ -239,7 +239,7 @@ async def _run_shoal(
                 await conductor.commit()
             if done and reached("committed"):
                 committed = time.perf_counter()
-                cpu = time.process_time() - cpu
+                cpu, threads = time.process_time() - cpu, per_event(thread_cpu(), before, events)
                 break
             await asyncio.sleep(POLL)
     finally:
@@ -247,7 +247,7 @@ async def _run_shoal(
         if profiler is not None:
             profiler.disable()
     name = "shoal + metrics" if with_metrics else "shoal adding agent"
-    return Result(name, events, started, first, done, committed, cpu)
+    return Result(name, events, started, first, done, committed, cpu, threads)
 
 
 def run_shoal(*args: Any) -> Result:
@@ -357,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"({res.committed - res.first:.2f} s; processed after "
                     f"{res.done - res.first:.2f} s; {res.committed - res.started:.2f} s from "
                     f"start; {res.cpu_us:.1f} CPU us/event); "
-                    f"output {outputs[(v, r)]} holds {count:,} messages: {status}"
+                    f"output {outputs[(v, r)]} holds {count:,} messages: {status}\n"
+                    f"      CPU us/event by thread: {res.threads}"
                 )
                 if count != n:
                     raise SystemExit(f"{v}: output holds {count} messages, expected {n}")
@@ -389,9 +390,7 @@ def run_variant(
     created: list[str],
 ) -> Result:
     if variant == "bare":
-        run: Callable[[], Result] = lambda: run_bare(  # noqa: E731
-            args.broker, source, sink, args.events, args.commit_interval
-        )
+        run = partial(run_bare, args.broker, source, sink, args.events, args.commit_interval)
         if profiler is None:
             return run()
         profiler.enable()

@@ -3,6 +3,8 @@ never from the messages' timestamps), and the CPU time of its processes."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -149,3 +151,37 @@ class OutputWatch:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process, by name: Python's thread names, else the
+    OS's (librdkafka's broker threads summed as ``rdk:broker``). Read from /proc (Linux);
+    ``{}`` elsewhere. Threads that ended are not counted."""
+    names = {str(t.native_id): t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            name = names.get(tid)
+            if name is None:
+                with open(f"/proc/self/task/{tid}/comm") as f:
+                    name = f.read().strip()
+        except OSError:
+            continue  # ended meanwhile
+        name = "rdk:broker" if name.startswith("rdk:broker") else name
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def per_event(after: dict[str, float], before: dict[str, float], events: int) -> str:
+    """``thread=µs, ...``: each thread's CPU µs per event between two :func:`thread_cpu`."""
+    spent = {n: (c - before.get(n, 0.0)) / events * 1e6 for n, c in after.items()}
+    return ", ".join(
+        f"{n} {us:.1f}" for n, us in sorted(spent.items(), key=lambda x: -x[1]) if us >= 0.05
+    )
