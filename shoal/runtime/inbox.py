@@ -41,10 +41,14 @@ class Inbox:
     def lanes(self) -> int:
         return len(self._lanes)
 
+    def lane_for(self, partition: int) -> int:
+        """The lane of ``partition``: ``partition % lanes``."""
+        n = len(self._lanes)
+        return partition % n if n > 1 else 0
+
     def push(self, event: Event) -> None:
         """Add an event without waiting; callers respect :attr:`full` for back-pressure."""
-        n = len(self._lanes)
-        lane = event.message.partition % n if n > 1 else 0
+        lane = self.lane_for(event.message.partition)
         self._lanes[lane].append(event)
         self.size += 1
         getters = self._getters[lane]
@@ -53,8 +57,7 @@ class Inbox:
 
     def push_run(self, events: list[Event], partition: int) -> None:
         """Add events of one partition, in order, without waiting (see :meth:`push`)."""
-        n = len(self._lanes)
-        lane = partition % n if n > 1 else 0
+        lane = self.lane_for(partition)
         self._lanes[lane].extend(events)
         self.size += len(events)
         getters = self._getters[lane]
@@ -136,14 +139,3 @@ class PartitionInbox(Inbox):
                 self._getters.append(deque())
             self._index[partition] = lane
         return lane
-
-    def push(self, event: Event) -> None:
-        self.push_run([event], event.message.partition)
-
-    def push_run(self, events: list[Event], partition: int) -> None:
-        lane = self.lane_for(partition)
-        self._lanes[lane].extend(events)
-        self.size += len(events)
-        getters = self._getters[lane]
-        for _ in range(min(len(events), len(getters))):
-            _wake_one(getters)
